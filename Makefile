@@ -1,0 +1,93 @@
+# The one entry point for common work. `make run` and `make test` set everything up themselves.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+TOOLS_DIR := $(CURDIR)/.tools
+# A uv already on PATH is used as it is; otherwise one is bootstrapped from PyPI into .tools/.
+UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS_DIR)/uv/bin/uv)
+RUN := $(UV) run --frozen
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(TOOLS_DIR)/uv/bin/uv:
+	python3 -m venv $(TOOLS_DIR)/uv
+	$(TOOLS_DIR)/uv/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.PHONY: install
+install: $(if $(shell command -v uv 2>/dev/null),,$(TOOLS_DIR)/uv/bin/uv) ## Install the locked dependencies into .venv
+	$(UV) sync --frozen
+
+.PHONY: run
+run: install ## Serve on 127.0.0.1:8000 (embedded PostgreSQL 18 unless DATABASE_URL is set)
+	$(RUN) python -m app dev
+
+.PHONY: migrate
+migrate: install ## Upgrade the database in DATABASE_URL to the newest migration
+	$(RUN) python -m app migrate
+
+.PHONY: migration
+migration: install ## Autogenerate a migration: make migration m="add projects"
+	@test -n "$(m)" || { echo 'usage: make migration m="what changes"'; exit 2; }
+	$(RUN) alembic revision --autogenerate -m "$(m)"
+
+.PHONY: lint
+lint: install ## Ruff lint and format check
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+.PHONY: format
+format: install ## Format and autofix with ruff
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+.PHONY: typecheck
+typecheck: install ## mypy (strict) over app/
+	$(RUN) mypy
+
+# Debian packages the tests need; each section below appends its own.
+APT_PACKAGES :=
+# Targets that install further tools the tests need (helm, a container base image, ...).
+TEST_TOOLS :=
+
+.PHONY: docs
+docs: install ## Open the live API docs: make run, then http://127.0.0.1:8000/docs
+	@echo "Swagger UI: http://127.0.0.1:8000/docs  ReDoc: http://127.0.0.1:8000/redoc"
+
+.PHONY: clean
+clean: ## Remove local caches (keeps .data/, the dev database)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache htmlcov .coverage
+
+# ---- Production serving and observability ---------------------------------------------------
+APT_PACKAGES += prometheus
+
+# ---- Kubernetes delivery: Dockerfile, charts/, k8s/, skaffold.yaml ---------------------------
+
+# ---- Container image proof (podman) ----------------------------------------------------------
+
+# ---- Benchmarks ------------------------------------------------------------------------------
+
+# ---- Test entry points (last, so every section's APT_PACKAGES and TEST_TOOLS count) -------
+.PHONY: system-packages
+system-packages: ## Install the Debian packages the tests need (as root; otherwise say what is missing)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else \
+		echo "WARNING: cannot install $$missing (needs root on Debian); the tests that need them will skip (and fail under CI=true)"; \
+	fi
+
+.PHONY: test-deps
+test-deps: system-packages $(TEST_TOOLS) ## Everything the tests need beyond Python packages
+
+.PHONY: test
+test: install test-deps ## Run the whole test suite with coverage (>= 90%)
+	$(RUN) pytest --cov --cov-report=term --cov-fail-under=90 $(PYTEST_ARGS)
+
+.PHONY: check
+check: lint typecheck test ## Lint, type check and test: what CI and pre-commit expect

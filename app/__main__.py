@@ -1,0 +1,82 @@
+"""Command line: `python -m app serve | migrate | dev`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from app.core.config import SettingsError, get_settings
+from app.core.logging import configure_logging, get_logger
+from app.db.migrations import MigrationError, upgrade_to_head
+
+GUNICORN = [sys.executable, "-m", "gunicorn", "--config", "python:app.server.gunicorn_conf"]
+DEV_DATA_DIR = Path(".data/postgres")
+DEV_POSTGRES_PORT = int(os.environ.get("EMBEDDED_POSTGRES_PORT", "54329"))
+DEV_ROLE = DEV_DATABASE = "groundwork"
+
+logger = get_logger("groundwork.cli")
+
+
+def migrate() -> int:
+    """Wait for the database and upgrade it to head; exit non-zero with one line on failure."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.resolved_log_format, settings.secret_values())
+    try:
+        upgrade_to_head(settings)
+    except MigrationError as error:
+        logger.error("migrations_failed", reason=str(error))
+        return 1
+    return 0
+
+
+def serve() -> int:
+    """Replace this process with the production gunicorn master (signals reach it directly)."""
+    get_settings()
+    os.execv(sys.executable, GUNICORN)  # noqa: S606
+
+
+def dev() -> int:
+    """Serve like production, on an embedded PostgreSQL 18 unless `DATABASE_URL` is set."""
+    postgres = None
+    if "DATABASE_URL" not in os.environ and not dotenv_values(".env").get("DATABASE_URL"):
+        from app.dev.embedded_postgres import EmbeddedPostgres, ensure_app_database
+
+        postgres = EmbeddedPostgres(DEV_DATA_DIR, DEV_POSTGRES_PORT)
+        postgres.start()
+        ensure_app_database(postgres.url(), DEV_ROLE, DEV_DATABASE)
+        os.environ["DATABASE_URL"] = postgres.url(DEV_ROLE, DEV_DATABASE)
+        print(f"embedded PostgreSQL 18 on 127.0.0.1:{DEV_POSTGRES_PORT}, data in {DEV_DATA_DIR}/")
+    try:
+        if migrate() != 0:
+            return 1
+        try:
+            return subprocess.run(GUNICORN, check=False).returncode  # noqa: S603
+        except KeyboardInterrupt:
+            return 0
+    finally:
+        if postgres is not None:
+            postgres.stop()
+
+
+COMMANDS = {"serve": serve, "migrate": migrate, "dev": dev}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command and return its exit status."""
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    parser.add_argument("command", choices=COMMANDS, help="what to run")
+    arguments = parser.parse_args(argv)
+    try:
+        return COMMANDS[arguments.command]()
+    except SettingsError as error:
+        print(f"groundwork: {error.code}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

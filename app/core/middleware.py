@@ -1,0 +1,126 @@
+"""Pure ASGI middleware: request id, access log, body size limit and the last-resort 500.
+
+Pure ASGI (rather than `BaseHTTPMiddleware`) keeps the per-request cost low and lets the
+body limit act on the stream before anything is read into memory.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from http import HTTPStatus
+
+import structlog
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.errors import internal_error_response, problem_response
+from app.core.logging import get_logger
+
+REQUEST_ID_HEADER = "x-request-id"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Probes and scrapes arrive every few seconds; at info level they would drown real traffic.
+QUIET_PATHS = frozenset({"/health", "/health/db", "/metrics"})
+
+access_logger = get_logger("groundwork.access")
+error_logger = get_logger("groundwork.error")
+
+
+class PayloadTooLargeError(Exception):
+    """The request body exceeded the configured limit while streaming."""
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "<unmatched>"
+
+
+class RequestContextMiddleware:
+    """Bind a request id to every log line, write the access log and catch the unexpected."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection scope."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        incoming = _header(scope, REQUEST_ID_HEADER.encode())
+        request_id = (
+            incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        )
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+
+        started = time.perf_counter()
+        status = HTTPStatus.INTERNAL_SERVER_ERROR.value
+        response_started = False
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise PayloadTooLargeError
+            return message
+
+        try:
+            declared = _header(scope, b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+                raise PayloadTooLargeError
+            await self.app(scope, receive_limited, send_with_request_id)
+        except PayloadTooLargeError:
+            if not response_started:
+                response = problem_response(
+                    Request(scope),
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                    f"The body exceeds {self.max_body_bytes} bytes.",
+                )
+                await response(scope, receive, send_with_request_id)
+        except Exception:
+            error_logger.exception("unhandled_error", path=scope["path"])
+            if not response_started:
+                await internal_error_response(Request(scope))(scope, receive, send_with_request_id)
+        finally:
+            self._log_access(scope, status, started)
+            structlog.contextvars.clear_contextvars()
+
+    @staticmethod
+    def _log_access(scope: Scope, status: int, started: float) -> None:
+        client = scope.get("client")
+        log = access_logger.debug if scope["path"] in QUIET_PATHS else access_logger.info
+        log(
+            "request",
+            method=scope["method"],
+            path=scope["path"],
+            route=_route_template(scope),
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            client=client[0] if client else None,
+        )

@@ -1,0 +1,14 @@
+"""Data access for users."""
+
+from __future__ import annotations
+
+from app.db.repository import Repository
+from app.modules.user.models import User
+
+
+class UserRepository(Repository[User]):
+    """Users by id, in keyset pages."""
+
+    model = User
+    entity_name = "user"
+    duplicate_message = "a user with this email already exists"

@@ -1,0 +1,78 @@
+"""User use cases, each in one explicit transaction."""
+
+from __future__ import annotations
+
+import uuid
+
+from app.core.errors import NotFoundError
+from app.core.schemas import Page, page_of
+from app.db.database import Database
+from app.modules.user.models import User
+from app.modules.user.repository import UserRepository
+from app.modules.user.schemas import UserCreate, UserRead, UserUpdate
+
+
+def user_not_found(user_id: uuid.UUID) -> NotFoundError:
+    """Return the error for a user id that does not exist."""
+    return NotFoundError(f"user {user_id} does not exist")
+
+
+class UserService:
+    """Create, read, update and delete users."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def list(self, *, after: uuid.UUID | None, limit: int) -> Page[UserRead]:
+        """Return one page of users in creation order."""
+        async with self.database.transaction() as session:
+            users = await UserRepository(session).page(after=after, limit=limit)
+        return page_of(UserRead, users, limit)
+
+    async def get(self, user_id: uuid.UUID) -> UserRead:
+        """Return one user.
+
+        Raises:
+            NotFoundError: No such user.
+        """
+        async with self.database.transaction() as session:
+            user = await UserRepository(session).get(user_id)
+        if user is None:
+            raise user_not_found(user_id)
+        return UserRead.model_validate(user)
+
+    async def create(self, data: UserCreate) -> UserRead:
+        """Create a user.
+
+        Raises:
+            ConflictError: The email is taken (in any letter case).
+        """
+        async with self.database.transaction() as session:
+            user = await UserRepository(session).add(User(**data.model_dump()))
+        return UserRead.model_validate(user)
+
+    async def update(
+        self, user_id: uuid.UUID, data: UserUpdate, expected_version: int | None
+    ) -> UserRead:
+        """Change a user, optionally only if it is still at `expected_version`.
+
+        Raises:
+            NotFoundError: No such user.
+            PreconditionFailedError: The user changed since the client read it.
+            ConflictError: The new email is taken.
+        """
+        async with self.database.transaction() as session:
+            user = await UserRepository(session).update(user_id, data.changes(), expected_version)
+        if user is None:
+            raise user_not_found(user_id)
+        return UserRead.model_validate(user)
+
+    async def delete(self, user_id: uuid.UUID) -> None:
+        """Delete a user and, by cascade, their tasks.
+
+        Raises:
+            NotFoundError: No such user.
+        """
+        async with self.database.transaction() as session:
+            if not await UserRepository(session).delete(user_id):
+                raise user_not_found(user_id)

@@ -1,0 +1,59 @@
+"""gunicorn configuration, the one process model for `make run`, the image and the chart.
+
+gunicorn supervises uvicorn workers: it restarts crashed ones, recycles them after
+`MAX_REQUESTS` (with jitter, so they do not all restart at once) and drains them on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from app.core.config import get_server_settings, get_settings
+from app.server.logging import StructlogGunicornLogger
+
+_server = get_server_settings()
+# Read here so that a bad setting stops the master with one line, before any worker forks.
+get_settings()
+
+# Every worker writes its metric samples here; /metrics aggregates them. It is set before
+# any worker imports prometheus_client, which reads it at import time.
+_metrics_dir = _server.prometheus_multiproc_dir or Path(
+    tempfile.gettempdir(), f"groundwork-metrics-{os.getpid()}"
+)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+
+wsgi_app = "app.main:create_app()"
+bind = [f"{_server.host}:{_server.port}"]
+workers = _server.web_concurrency
+worker_class = "uvicorn_worker.UvicornWorker"
+graceful_timeout = _server.graceful_timeout
+timeout = _server.worker_timeout
+keepalive = _server.keepalive
+max_requests = _server.max_requests
+max_requests_jitter = _server.max_requests_jitter
+forwarded_allow_ips = _server.forwarded_allow_ips
+# The heartbeat file lives in memory, not on a possibly read-only or slow disk.
+worker_tmp_dir = str(_server.worker_tmp_dir) if _server.worker_tmp_dir else None
+# gunicorn 27 would create a control socket under $HOME, which a read-only root cannot hold.
+control_socket_disable = True
+# Never load the app in the master: each worker opens its own pool after the fork.
+preload_app = False
+logger_class = StructlogGunicornLogger
+accesslog = None
+
+
+def on_starting(_: Any) -> None:
+    """Start from an empty metrics directory: files of an earlier run would count again."""
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    _metrics_dir.mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(_: Any, worker: Any) -> None:
+    """Drop the live gauges of a worker that exited, however it died."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

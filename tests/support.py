@@ -1,0 +1,51 @@
+"""Small helpers shared by the tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True)
+class DatabaseInfo:
+    """A test database: the app role's URL, a superuser URL to it, and the app password."""
+
+    url: str
+    admin_url: str
+    password: str
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """Assert an RFC 9457 problem response with `status`; return its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["type"].startswith("https://")
+    assert body["title"]
+    assert "Traceback" not in response.text
+    return body
+
+
+async def create_user(
+    client: httpx.AsyncClient, email: str = "ada@example.com", **fields: Any
+) -> dict[str, Any]:
+    """Create a user through the API and return it."""
+    response = await client.post(
+        "/api/v1/users", json={"email": email, "full_name": "Ada Lovelace", **fields}
+    )
+    assert response.status_code == 201, response.text
+    user: dict[str, Any] = response.json()
+    return user
+
+
+async def create_task(client: httpx.AsyncClient, user_id: str, **fields: Any) -> dict[str, Any]:
+    """Create a task through the API and return it."""
+    response = await client.post(
+        f"/api/v1/users/{user_id}/tasks", json={"title": "Write the docs", **fields}
+    )
+    assert response.status_code == 201, response.text
+    task: dict[str, Any] = response.json()
+    return task
