@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 
 
 @dataclass(frozen=True)
@@ -49,3 +52,24 @@ async def create_task(client: httpx.AsyncClient, user_id: str, **fields: Any) ->
     assert response.status_code == 201, response.text
     task: dict[str, Any] = response.json()
     return task
+
+
+def running_in_ci() -> bool:
+    """Whether the suite runs under CI, where a missing tool is a failure, not a skip."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require_tool(name: str, how_to_get_it: str) -> str:
+    """Return the path of executable `name`, or skip loudly (fail under `CI=true`).
+
+    Args:
+        name: The executable to look up on PATH.
+        how_to_get_it: The Makefile target or package that installs it, for the message.
+    """
+    path = shutil.which(name)
+    if path is not None:
+        return path
+    message = f"{name} is not installed ({how_to_get_it})"
+    if running_in_ci():
+        pytest.fail(f"{message}; CI must have it", pytrace=False)
+    pytest.skip(f"SKIPPED LOUDLY: {message}")
