@@ -16,7 +16,7 @@ from app.core.config import Settings, get_settings
 from app.core.errors import database_error_name, install_error_handlers, use_problem_media_type
 from app.core.logging import configure_logging, get_logger
 from app.core.metrics import install_metrics
-from app.core.middleware import RequestContextMiddleware
+from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.db.database import Database
 from app.health.routes import router as health_router
 from app.modules.task.routes import router as task_router
@@ -88,7 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=lifespan,
     )
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    # Added last runs first: the request id and access log wrap everything else.
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     install_metrics(app, settings)
     app.include_router(health_router)

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request id, access log, body size limit and the last-resort 500.
+"""Pure ASGI middleware: request id, access log, the last-resort 500 and the body size limit.
 
 Pure ASGI (rather than `BaseHTTPMiddleware`) keeps the per-request cost low and lets the
 body limit act on the stream before anything is read into memory.
@@ -44,12 +44,61 @@ def _route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else "<unmatched>"
 
 
-class RequestContextMiddleware:
-    """Bind a request id to every log line, write the access log and catch the unexpected."""
+class BodySizeLimitMiddleware:
+    """Answer 413 once a request body passes the limit, before it is read into memory."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection scope."""
+        declared = _header(scope, b"content-length") if scope["type"] == "http" else None
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._reject(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        received = 0
+        too_large = response_started = False
+
+        async def receive_limited() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body_bytes:
+                too_large = True
+                raise PayloadTooLargeError
+            return message
+
+        async def send_unless_too_large(message: Message) -> None:
+            nonlocal response_started
+            # Frameworks answer a failed body read with their own 400; the 413 replaces it.
+            if too_large and not response_started:
+                return
+            response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive_limited, send_unless_too_large)
+        except PayloadTooLargeError:
+            pass
+        if too_large and not response_started:
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = f"The body exceeds {self.max_body_bytes} bytes."
+        response = problem_response(Request(scope), HTTPStatus.REQUEST_ENTITY_TOO_LARGE, detail)
+        await response(scope, receive, send)
+
+
+class RequestContextMiddleware:
+    """Bind a request id to every log line, write the access log and catch the unexpected."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection scope."""
@@ -74,35 +123,15 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                headers = [
+                    *message.get("headers", []),
+                    (REQUEST_ID_HEADER.encode(), request_id.encode()),
+                ]
                 message = {**message, "headers": headers}
             await send(message)
 
-        received = 0
-
-        async def receive_limited() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise PayloadTooLargeError
-            return message
-
         try:
-            declared = _header(scope, b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-                raise PayloadTooLargeError
-            await self.app(scope, receive_limited, send_with_request_id)
-        except PayloadTooLargeError:
-            if not response_started:
-                response = problem_response(
-                    Request(scope),
-                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                    f"The body exceeds {self.max_body_bytes} bytes.",
-                )
-                await response(scope, receive, send_with_request_id)
+            await self.app(scope, receive, send_with_request_id)
         except Exception:
             error_logger.exception("unhandled_error", path=scope["path"])
             if not response_started:

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictStr,
+    model_validator,
+)
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
@@ -24,13 +32,22 @@ def _storable(value: str) -> str:
     return value
 
 
-StorableStr = Annotated[str, AfterValidator(_storable)]
+def _iso_date(value: object) -> object:
+    # Lax pydantic would read 20260101 as a Unix timestamp; JSON clients send ISO strings.
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date string such as 2026-12-31")  # noqa: TRY004
+    return value
+
+
+# Strict types where lax coercion would surprise a client (42 -> "42", "yes" -> True).
+StorableStr = Annotated[StrictStr, AfterValidator(_storable)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 class InputModel(BaseModel):
-    """A request body: unknown fields are rejected and types are not coerced."""
+    """A request body: unknown fields are rejected; field types are strict where it matters."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=False)
+    model_config = ConfigDict(extra="forbid")
 
 
 def _document_patch_schema(schema: dict[str, Any], model_class: type[Any]) -> None:

@@ -46,18 +46,30 @@ class MigrationError(Exception):
     """Migrations could not run; the message is one line for the deployment log."""
 
 
-def alembic_config(url: URL, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS) -> Config:
-    """Build the Alembic configuration for `url` without going through configparser."""
+def alembic_config(
+    url: URL,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
+    script_location: Path | None = None,
+) -> Config:
+    """Build the Alembic configuration for `url` without going through configparser.
+
+    Args:
+        url: Where to migrate.
+        lock_timeout: Most seconds to wait for another runner's migration lock.
+        script_location: Another migrations folder than the project's `alembic/`.
+    """
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    if script_location is not None:
+        config.set_main_option("script_location", str(script_location))
     config.attributes[MIGRATION_URL_ATTRIBUTE] = url
     config.attributes[MIGRATION_LOCK_TIMEOUT_ATTRIBUTE] = lock_timeout
     return config
 
 
-def head_revisions() -> tuple[str, ...]:
+def head_revisions(script_location: Path | None = None) -> tuple[str, ...]:
     """Return the heads of the migration history; more than one means a merge is needed."""
-    script = ScriptDirectory.from_config(alembic_config(URL.create("postgresql+psycopg")))
-    return tuple(script.get_heads())
+    config = alembic_config(URL.create("postgresql+psycopg"), script_location=script_location)
+    return tuple(ScriptDirectory.from_config(config).get_heads())
 
 
 @asynccontextmanager
@@ -118,21 +130,26 @@ async def wait_for_database(url: URL, wait_seconds: float) -> None:
         await engine.dispose()
 
 
-def upgrade_to_head(settings: Settings) -> None:
+def upgrade_to_head(settings: Settings, script_location: Path | None = None) -> None:
     """Wait for the database, then upgrade it to the newest revision under the lock.
+
+    Args:
+        settings: Where to migrate, and how long to wait for the database and the lock.
+        script_location: Another migrations folder than the project's `alembic/`.
 
     Raises:
         MigrationError: The database is unreachable, the lock is held too long, the history
             has several heads, or a migration failed.
     """
-    heads = head_revisions()
+    heads = head_revisions(script_location)
     if len(heads) != 1:
         raise MigrationError(f"the migration history has {len(heads)} heads {heads}; merge them")
     url = settings.sqlalchemy_url(for_migrations=True)
     asyncio.run(wait_for_database(url, settings.migration_wait_timeout))
     logger.info("migrations_started", target=heads[0])
     try:
-        command.upgrade(alembic_config(url, settings.migration_lock_timeout), "head")
+        config = alembic_config(url, settings.migration_lock_timeout, script_location)
+        command.upgrade(config, "head")
     except MigrationError:
         raise
     except Exception as error:

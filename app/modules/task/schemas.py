@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field
 
-from app.core.schemas import InputModel, PatchModel, ReadModel, StorableStr
+from app.core.schemas import InputModel, IsoDate, PatchModel, ReadModel, StorableStr
 from app.modules.task.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, TaskStatus
 
 Title = Annotated[
@@ -23,7 +23,7 @@ class TaskCreate(InputModel):
     title: Title
     description: Description | None = None
     status: TaskStatus = TaskStatus.TODO
-    due_date: date | None = None
+    due_date: IsoDate | None = None
 
 
 class TaskUpdate(PatchModel):
@@ -34,7 +34,7 @@ class TaskUpdate(PatchModel):
     title: Title | None = None
     description: Description | None = None
     status: TaskStatus | None = None
-    due_date: date | None = None
+    due_date: IsoDate | None = None
 
 
 class TaskRead(ReadModel):

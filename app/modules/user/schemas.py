@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, StrictBool
 
 from app.core.schemas import InputModel, PatchModel, ReadModel, StorableStr
 from app.modules.user.models import EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH
@@ -20,7 +20,7 @@ class UserCreate(InputModel):
 
     email: Email
     full_name: FullName
-    is_active: bool = True
+    is_active: StrictBool = True
 
 
 class UserUpdate(PatchModel):
@@ -28,7 +28,7 @@ class UserUpdate(PatchModel):
 
     email: Email | None = None
     full_name: FullName | None = None
-    is_active: bool | None = None
+    is_active: StrictBool | None = None
 
 
 class UserRead(ReadModel):
