@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from app.core.config import SettingsError, get_settings
+from app.core.config import SettingsError, get_server_settings, get_settings
 from app.core.logging import configure_logging, get_logger
 from app.db.migrations import MigrationError, upgrade_to_head
 
@@ -37,6 +37,7 @@ def migrate() -> int:
 def serve() -> int:
     """Replace this process with the production gunicorn master (signals reach it directly)."""
     get_settings()
+    get_server_settings()
     os.execv(sys.executable, GUNICORN)  # noqa: S606
 
 

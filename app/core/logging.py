@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import logging.config
 import re
+import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -55,6 +56,26 @@ class SecretMasker:
 secret_masker = SecretMasker()
 
 
+class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Write to whatever `sys.stdout` is at the time of each record.
+
+    A plain StreamHandler keeps the stream it was created with, so output would go astray
+    when stdout is replaced later (pytest's capture, a reopened stream).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self) -> TextIO:
+        """The current standard output."""
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _: TextIO) -> None:
+        """Ignore: the stream is always the current standard output."""
+
+
 def _drop_color_message(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     # uvicorn adds an ANSI-coloured copy of each message as an extra.
     event_dict.pop("color_message", None)
@@ -90,7 +111,10 @@ def configure_logging(level: str, format_: LogFormat, secrets: Iterable[str] = (
     renderer: Processor = (
         structlog.processors.JSONRenderer()
         if format_ is LogFormat.JSON
-        else structlog.dev.ConsoleRenderer(colors=False)
+        # Plain tracebacks: rich ones print local variables, which can hold secrets.
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[
@@ -117,13 +141,7 @@ def configure_logging(level: str, format_: LogFormat, secrets: Iterable[str] = (
                     ],
                 }
             },
-            "handlers": {
-                "default": {
-                    "class": "logging.StreamHandler",
-                    "formatter": "structlog",
-                    "stream": "ext://sys.stdout",
-                }
-            },
+            "handlers": {"default": {"()": StdoutHandler, "formatter": "structlog"}},
             "root": {"handlers": ["default"], "level": level},
             "loggers": {
                 **{name: {"handlers": [], "propagate": True} for name in ROUTED_LOGGERS},

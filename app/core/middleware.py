@@ -6,6 +6,7 @@ body limit act on the stream before anything is read into memory.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -81,10 +82,8 @@ class BodySizeLimitMiddleware:
             response_started = True
             await send(message)
 
-        try:
+        with contextlib.suppress(PayloadTooLargeError):
             await self.app(scope, receive_limited, send_unless_too_large)
-        except PayloadTooLargeError:
-            pass
         if too_large and not response_started:
             await self._reject(scope, receive, send)
 

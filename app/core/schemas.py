@@ -35,7 +35,7 @@ def _storable(value: str) -> str:
 def _iso_date(value: object) -> object:
     # Lax pydantic would read 20260101 as a Unix timestamp; JSON clients send ISO strings.
     if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 date string such as 2026-12-31")  # noqa: TRY004
+        raise ValueError("must be an ISO 8601 date string such as 2026-12-31")
     return value
 
 

@@ -1,4 +1,7 @@
-"""Connection pool gauges that stay correct across gunicorn workers (live sums)."""
+"""Connection pool gauges that stay correct across gunicorn workers (live sums).
+
+They belong to no registry here; `app.core.metrics` registers them with each app's registry.
+"""
 
 from __future__ import annotations
 
@@ -14,21 +17,26 @@ POOL_OPEN = Gauge(
     "db_pool_connections_open",
     "Database connections currently open in the pool.",
     multiprocess_mode="livesum",
+    registry=None,
 )
 POOL_IN_USE = Gauge(
     "db_pool_connections_in_use",
     "Database connections currently checked out by requests.",
     multiprocess_mode="livesum",
+    registry=None,
 )
 POOL_WAITING = Gauge(
     "db_pool_requests_waiting",
     "Requests waiting for a free database connection.",
     multiprocess_mode="livesum",
+    registry=None,
 )
+POOL_GAUGES = (POOL_OPEN, POOL_IN_USE, POOL_WAITING)
 POOL_CAPACITY = Gauge(
     "db_pool_capacity",
     "Most connections the pool may open (pool size plus overflow).",
     multiprocess_mode="livesum",
+    registry=None,
 )
 
 

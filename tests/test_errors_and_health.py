@@ -1,0 +1,124 @@
+"""Unexpected errors, an unreachable database and an exhausted pool: clear problems, no hangs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from app.core.config import Settings
+from app.main import create_app
+from tests.support import assert_problem
+
+
+@pytest.fixture
+async def broken_route_client(settings):
+    app = create_app(settings)
+
+    async def explode() -> None:
+        raise RuntimeError("internal detail that must stay on the server")
+
+    app.add_api_route("/explode", explode, include_in_schema=False)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t"
+    ) as client:
+        yield client
+
+
+async def test_unexpected_error_is_a_generic_500_logged_with_traceback(broken_route_client, capsys):
+    response = await broken_route_client.get("/explode", headers={"X-Request-ID": "r-500"})
+
+    body = assert_problem(response, 500)
+    assert body["detail"] == "An unexpected error occurred."
+    assert "internal detail" not in response.text
+    assert response.headers["x-request-id"] == "r-500"
+    logged = capsys.readouterr().out
+    assert "unhandled_error" in logged
+    assert "internal detail that must stay on the server" in logged
+    assert "Traceback" in logged or "RuntimeError" in logged
+
+
+@pytest.fixture
+async def unreachable_client(database):
+    url = make_url(database.url).set(port=1).render_as_string(hide_password=False)
+    settings = Settings(_env_file=None, database_url=url, db_connect_timeout=1)  # type: ignore[call-arg]
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        yield client
+
+
+async def test_unreachable_database_means_503_but_alive(unreachable_client):
+    liveness = await unreachable_client.get("/health")
+    readiness = await unreachable_client.get("/health/db")
+    users = await unreachable_client.get("/api/v1/users")
+
+    assert liveness.status_code == 200
+    assert "unreachable" in assert_problem(readiness, 503)["detail"]
+    assert_problem(users, 503)
+    assert users.headers["retry-after"] == "1"
+
+
+async def test_readiness_reports_the_schema_revision(client):
+    response = await client.get("/health/db")
+
+    assert response.json() == {"status": "ok", "revision": "0001"}
+
+
+@pytest.fixture
+async def tiny_pool_app(database):
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=database.url,
+        db_pool_size=1,
+        db_max_overflow=0,
+        db_pool_timeout=0.3,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def test_exhausted_pool_answers_503_after_the_configured_wait(tiny_pool_app):
+    transport = httpx.ASGITransport(app=tiny_pool_app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+        tiny_pool_app.state.database.transaction(),
+    ):
+        started = asyncio.get_running_loop().time()
+        response = await client.get("/api/v1/users")
+        waited = asyncio.get_running_loop().time() - started
+
+    body = assert_problem(response, 503)
+    assert "timed out waiting for a database connection" in body["detail"]
+    assert 0.25 <= waited < 5
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/api/v1/users")).status_code == 200
+
+
+async def test_docs_and_openapi_are_served(client):
+    openapi = (await client.get("/openapi.json")).json()
+
+    assert openapi["openapi"].startswith("3.1")
+    assert {tag["name"] for tag in openapi["tags"]} == {"users", "tasks", "health"}
+    assert (await client.get("/docs")).status_code == 200
+    assert (await client.get("/redoc")).status_code == 200
+
+
+async def test_every_api_error_is_documented_as_problem_json(client):
+    openapi = (await client.get("/openapi.json")).json()
+
+    for path, operations in openapi["paths"].items():
+        for method, operation in operations.items():
+            errors = {code: r for code, r in operation["responses"].items() if code[0] in "45"}
+            assert bool(errors) == (path != "/health"), f"{method} {path}"
+            for code, response in errors.items():
+                assert list(response["content"]) == ["application/problem+json"], (path, code)
+            if path.startswith("/api/"):
+                assert {"422", "503"} <= set(errors), (method, path)
+    assert "Problem" in openapi["components"]["schemas"]
+    assert "HTTPValidationError" not in openapi["components"]["schemas"]

@@ -1,0 +1,154 @@
+"""Alembic: one head, clean round trips, models in step with migrations, safe concurrent runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from alembic import command
+from app.core.config import Settings
+from app.db.base import metadata
+from app.db.migrations import MigrationError, alembic_config, head_revisions, upgrade_to_head
+from tests.conftest import PROJECT_ROOT, create_database
+
+
+def migration_config(url: str):
+    return alembic_config(make_url(url).set(drivername="postgresql+psycopg"))
+
+
+def tables(url: str) -> set[str]:
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
+    return {name for (name,) in rows}
+
+
+@pytest.fixture
+def empty_database(admin_url, request):
+    return create_database(admin_url, f"migrations_{request.node.name[:40].lower()}")
+
+
+def test_history_has_exactly_one_head():
+    assert len(head_revisions()) == 1
+
+
+def test_upgrade_downgrade_upgrade_round_trip(empty_database):
+    config = migration_config(empty_database.url)
+
+    command.upgrade(config, "head")
+    assert tables(empty_database.url) == {"alembic_version", "users", "tasks"}
+    command.downgrade(config, "base")
+    assert tables(empty_database.url) == {"alembic_version"}
+    command.upgrade(config, "head")
+    assert tables(empty_database.url) == {"alembic_version", "users", "tasks"}
+
+
+def test_models_and_migrations_agree(database):
+    engine = create_engine(make_url(database.url).set(drivername="postgresql+psycopg"))
+    try:
+        with engine.connect() as connection:
+            diff = compare_metadata(MigrationContext.configure(connection), metadata)
+    finally:
+        engine.dispose()
+
+    assert diff == []
+
+
+def run_migrate(url: str, **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "migrate"],
+        cwd=PROJECT_ROOT,
+        env={"PATH": os.environ["PATH"], "DATABASE_URL": url, "ENV": "prod", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_concurrent_runs_both_succeed_and_apply_once(empty_database):
+    runners = [run_migrate(empty_database.url) for _ in range(3)]
+    outputs = [runner.communicate(timeout=60)[0] for runner in runners]
+
+    assert [runner.returncode for runner in runners] == [0, 0, 0], outputs
+    applied = sum(output.count("Running upgrade  -> 0001") for output in outputs)
+    assert applied == 1, outputs
+    with psycopg.connect(empty_database.url) as connection:
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            ("0001",)
+        ]
+
+
+@pytest.mark.slow
+def test_unreachable_database_fails_within_the_wait_with_one_clear_line(empty_database):
+    unreachable = make_url(empty_database.url).set(port=1).render_as_string(hide_password=False)
+    started = time.monotonic()
+
+    runner = run_migrate(unreachable, MIGRATION_WAIT_TIMEOUT="2")
+    output = runner.communicate(timeout=30)[0]
+
+    assert runner.returncode == 1
+    assert time.monotonic() - started < 15
+    assert '"event": "migrations_failed"' in output
+    assert "did not answer within 2 s" in output
+    assert "Traceback" not in output
+    assert empty_database.password not in output
+
+
+@pytest.fixture
+def branched_history(tmp_path) -> Path:
+    """A copy of the migrations with two revisions that both follow 0001."""
+    scripts = tmp_path / "alembic"
+    shutil.copytree(PROJECT_ROOT / "alembic", scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("a", "b"):
+        (scripts / "versions" / f"branch_{name}.py").write_text(
+            f'revision = "branch_{name}"\ndown_revision = "0001"\nbranch_labels = None\n'
+            "depends_on = None\n\n\ndef upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n"
+        )
+    return scripts
+
+
+def test_several_heads_are_detected_before_touching_the_database(branched_history, database):
+    settings = Settings(_env_file=None, database_url=database.url)  # type: ignore[call-arg]
+
+    assert len(head_revisions(branched_history)) == 2
+    with pytest.raises(MigrationError, match="2 heads"):
+        upgrade_to_head(settings, branched_history)
+
+
+def test_a_failing_migration_stops_and_leaves_the_schema_as_it_was(tmp_path, empty_database):
+    scripts = tmp_path / "alembic"
+    shutil.copytree(PROJECT_ROOT / "alembic", scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    (scripts / "versions" / "broken.py").write_text(
+        'from alembic import op\n\nrevision = "broken"\ndown_revision = "0001"\n'
+        "branch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n"
+        '    op.execute("ALTER TABLE users ADD COLUMN nickname text")\n'
+        '    op.execute("ALTER TABLE no_such_table ADD COLUMN x int")\n\n\n'
+        "def downgrade():\n    pass\n"
+    )
+    command.upgrade(migration_config(empty_database.url), "head")
+    settings = Settings(_env_file=None, database_url=empty_database.url)  # type: ignore[call-arg]
+
+    with pytest.raises(MigrationError, match="migration failed: ProgrammingError"):
+        upgrade_to_head(settings, scripts)
+
+    with psycopg.connect(empty_database.url) as connection:
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            ("0001",)
+        ]
+        columns = connection.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'users'"
+        ).fetchall()
+    assert ("nickname",) not in columns
