@@ -7,6 +7,7 @@ body limit act on the stream before anything is read into memory.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 import uuid
@@ -151,4 +152,5 @@ class RequestContextMiddleware:
             status=status,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
             client=client[0] if client else None,
+            pid=os.getpid(),
         )

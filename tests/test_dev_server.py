@@ -1,0 +1,58 @@
+"""`make run`: embedded PostgreSQL 18, migrations, gunicorn; data survives a restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import httpx
+import pytest
+
+from app.dev.embedded_postgres import EmbeddedPostgres, free_port
+from tests.conftest import PROJECT_ROOT
+from tests.processes import ServerProcess
+
+pytestmark = pytest.mark.slow
+STARTUP_LIMIT_SECONDS = 10
+
+
+def start_dev_server(workdir, postgres_port: int) -> ServerProcess:
+    server = ServerProcess(
+        workdir,
+        {
+            "EMBEDDED_POSTGRES_PORT": str(postgres_port),
+            "ENV": "dev",
+            "PYTHONPATH": str(PROJECT_ROOT),
+        },
+        command="dev",
+    )
+    # `make run` works in the project folder; here a scratch folder holds .data/ instead.
+    server.cwd = workdir
+    return server.start()
+
+
+def test_make_run_serves_and_keeps_data_between_runs(tmp_path):
+    postgres_port = free_port()
+    first = start_dev_server(tmp_path, postgres_port)
+    assert first.wait_ready(timeout=STARTUP_LIMIT_SECONDS) < STARTUP_LIMIT_SECONDS
+    user = httpx.post(
+        first.base_url + "/api/v1/users", json={"email": "kept@example.com", "full_name": "Kept"}
+    ).json()
+    task = httpx.post(
+        f"{first.base_url}/api/v1/users/{user['id']}/tasks", json={"title": "survive a restart"}
+    ).json()
+
+    os.killpg(first.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's process group
+    assert first.process.wait(30) == 0, first.output()
+    data_dir = tmp_path / ".data" / "postgres"
+    assert (data_dir / "PG_VERSION").exists()
+    assert not EmbeddedPostgres(data_dir, postgres_port).is_running
+
+    second = start_dev_server(tmp_path, postgres_port)
+    try:
+        second.wait_ready()
+        fetched = httpx.get(f"{second.base_url}/api/v1/users/{user['id']}/tasks/{task['id']}")
+        assert fetched.json()["title"] == "survive a restart"
+    finally:
+        os.killpg(second.pid, signal.SIGINT)
+        second.process.wait(30)
