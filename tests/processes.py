@@ -43,7 +43,7 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         """Start the process in its own session, so signals reach only it."""
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603
+            self.process = subprocess.Popen(
                 [sys.executable, "-m", "app", self.command],
                 cwd=self.cwd,
                 env=self.env,

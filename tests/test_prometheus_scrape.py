@@ -38,7 +38,7 @@ def prometheus(tmp_path: Path, service: ServerProcess) -> Iterator[str]:
     )
     port = free_port()
     with (tmp_path / "prometheus.log").open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             [
                 binary,
                 f"--config.file={config}",
