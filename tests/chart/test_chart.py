@@ -1,0 +1,402 @@
+"""The chart, rendered by the real helm and validated against real Kubernetes schemas."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from starlette.routing import Route
+
+from app.core.config import ServerSettings, Settings
+from app.main import create_app
+from tests.chart.conftest import Render
+from tests.chart.kube import (
+    CHART,
+    NEWEST_KUBERNETES,
+    OLDEST_KUBERNETES,
+    Release,
+    RenderError,
+    app_containers,
+    delete_policies,
+    helm_template,
+    hook_phases,
+    hook_weight,
+)
+from tests.chart.value_sets import EXTERNAL_CHART_SECRET, EXTERNAL_PASSWORD, VALUE_SETS, merge
+from tests.support import require_tool
+
+# Custom resources kubernetes-validate has no schema for; they are checked below instead.
+CUSTOM_RESOURCES = {"ServiceMonitor", "PrometheusRule", "HTTPRoute"}
+# Helm's default --timeout, which the migration Job's deadline must stay below.
+HELM_TIMEOUT_SECONDS = 300
+INSTALL_PHASES = {"pre-install", "post-install"}
+UPGRADE_PHASES = {"pre-upgrade", "post-upgrade"}
+
+
+@pytest.fixture(scope="module")
+def releases(render: Render) -> dict[str, Release]:
+    """Every value set, rendered once for the module."""
+    return {name: render(values) for name, values in VALUE_SETS.items()}
+
+
+@pytest.fixture(scope="module")
+def app_paths() -> set[str]:
+    """The paths the application serves: its OpenAPI paths and its undocumented routes."""
+    settings = Settings(_env_file=None, database_url="postgresql://probe@localhost/probe")  # type: ignore[call-arg]
+    app = create_app(settings)
+    undocumented = {route.path for route in app.routes if isinstance(route, Route)}
+    return set(app.openapi()["paths"]) | undocumented
+
+
+def test_helm_lint_strict(helm: str) -> None:
+    for values_file in (None, CHART / "values-neon.yaml"):
+        extra = ["--values", str(values_file)] if values_file else []
+        result = subprocess.run(
+            [helm, "lint", "--strict", str(CHART), *extra],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", list(VALUE_SETS))
+def test_rendered_objects_validate_strictly(
+    name: str, releases: dict[str, Release], tmp_path: Path
+) -> None:
+    rendered = tmp_path / f"{name}.yaml"
+    rendered.write_text(releases[name].text)
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "kubernetes_validate", "--strict", "--quiet"),
+            *("-k", OLDEST_KUBERNETES, "-k", NEWEST_KUBERNETES, str(rendered)),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    unvalidated = set(re.findall(r"Couldn't find schema for kind (\w+)", output))
+    assert unvalidated <= CUSTOM_RESOURCES, output
+
+
+def test_custom_resources_point_at_the_service(releases: dict[str, Release]) -> None:
+    release = releases["everything-on"]
+    service = release.one("Service", release.server["metadata"]["name"])
+    port_names = {port["name"] for port in service["spec"]["ports"]}
+    monitor = release.one("ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    assert {endpoint["port"] for endpoint in monitor["spec"]["endpoints"]} <= port_names
+    route = release.one("HTTPRoute")
+    backends = [ref for rule in route["spec"]["rules"] for ref in rule["backendRefs"]]
+    assert backends == [
+        {"name": service["metadata"]["name"], "port": service["spec"]["ports"][0]["port"]}
+    ]
+    assert route["spec"]["parentRefs"][0]["name"] == "public"
+
+
+def test_alert_rules_are_valid_promql(releases: dict[str, Release], tmp_path: Path) -> None:
+    promtool = require_tool("promtool", "make system-packages (Debian package prometheus)")
+    rule = releases["everything-on"].one("PrometheusRule")
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(yaml.safe_dump(rule["spec"]))
+    result = subprocess.run(
+        [promtool, "check", "rules", str(rules_file)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    alerts = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert "http_requests_total{" in alerts["GroundworkHighErrorRatio"]
+    assert 'status=~"5.."' in alerts["GroundworkHighErrorRatio"]
+    assert "http_request_duration_seconds_bucket{" in alerts["GroundworkHighLatency"]
+
+
+@pytest.mark.parametrize("name", list(VALUE_SETS))
+def test_probes_ask_paths_the_app_serves_on_its_port(
+    name: str, releases: dict[str, Release], app_paths: set[str]
+) -> None:
+    release = releases[name]
+    container = release.server["spec"]["template"]["spec"]["containers"][0]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    environment = release.resolve_env(container)
+    assert int(environment["PORT"]) == ports["http"]
+    assert environment["HOST"] == "0.0.0.0"
+    probes = {
+        kind: container[f"{kind}Probe"]["httpGet"] for kind in ("startup", "liveness", "readiness")
+    }
+    assert probes["startup"]["path"] == probes["liveness"]["path"] == "/health"
+    assert probes["readiness"]["path"] == "/health/db"
+    for probe in probes.values():
+        assert probe["path"] in app_paths
+        assert probe["port"] in ports or probe["port"] in ports.values()
+    for monitor in release.all("ServiceMonitor"):
+        assert all(endpoint["path"] in app_paths for endpoint in monitor["spec"]["endpoints"])
+    service = release.one("Service", release.server["metadata"]["name"])
+    assert {port["targetPort"] for port in service["spec"]["ports"]} <= set(ports)
+
+
+@pytest.mark.parametrize("name", list(VALUE_SETS))
+def test_every_variable_the_chart_sets_is_a_real_setting(
+    name: str, releases: dict[str, Release]
+) -> None:
+    known = {field.upper() for field in Settings.model_fields} | {
+        field.upper() for field in ServerSettings.model_fields
+    }
+    known |= {"PROMETHEUS_MULTIPROC_DIR", "SECRETS_DIR"}
+    release = releases[name]
+    for owner, container in app_containers(release):
+        unknown = set(release.resolve_env(container)) - known
+        assert not unknown, f"{owner['kind']} {container['name']} sets unknown {unknown}"
+    for config_map in release.all("ConfigMap"):
+        if config_map["metadata"]["name"] == release.server["metadata"]["name"]:
+            assert set(config_map["data"]) <= known
+
+
+@pytest.mark.parametrize("name", list(VALUE_SETS))
+def test_migration_job_reads_only_what_exists_at_its_hook(
+    name: str, releases: dict[str, Release], render: Render
+) -> None:
+    """Each hook phase of the Job finds its Secrets created earlier in that same phase.
+
+    A pre-install hook runs before any plain resource exists, so everything it reads must be
+    a hook of the same phase with a lower weight, or a Secret made outside the chart.
+    """
+    install = releases[name]
+    upgrade = render(VALUE_SETS[name], upgrade=True)
+    for release, phases in ((install, INSTALL_PHASES), (upgrade, UPGRADE_PHASES)):
+        job = release.migration
+        job_phases = hook_phases(job) & phases
+        pod = job["spec"]["template"]["spec"]
+        for container in pod["containers"]:
+            assert "envFrom" not in container
+            for variable in container.get("env", []):
+                reference = variable.get("valueFrom", {})
+                assert "configMapKeyRef" not in reference
+                secret_name = reference.get("secretKeyRef", {}).get("name")
+                secret = release.find("Secret", secret_name) if secret_name else None
+                if secret is not None and job_phases:
+                    assert job_phases <= hook_phases(secret), (secret_name, job_phases)
+                    assert hook_weight(secret) < hook_weight(job)
+        if job_phases:
+            assert (
+                "serviceAccountName" not in pod
+                or release.find("ServiceAccount", pod["serviceAccountName"]) is None
+            )
+
+
+def test_hook_order_per_database_mode(releases: dict[str, Release], render: Render) -> None:
+    external = releases["external-chart-secret"].migration
+    assert hook_phases(external) == {"pre-install", "pre-upgrade"}
+    # Bundled PostgreSQL does not exist before install: the first migration is a plain Job
+    # created with it (nothing waits on a hook, so `helm install --wait` cannot deadlock) ...
+    bundled_install = releases["bundled-postgresql"].migration
+    assert hook_phases(bundled_install) == set()
+    assert bundled_install["metadata"]["name"].endswith("-migrate-install")
+    # ... and every upgrade migrates before the new pods, like the external case.
+    bundled_upgrade = render(VALUE_SETS["bundled-postgresql"], upgrade=True).migration
+    assert hook_phases(bundled_upgrade) == {"pre-upgrade"}
+    for job in (external, bundled_upgrade):
+        assert delete_policies(job) == {"before-hook-creation", "hook-succeeded"}
+        assert hook_weight(job) == 0
+    for job in (external, bundled_install, bundled_upgrade):
+        assert job["spec"]["backoffLimit"] <= 2
+        assert job["spec"]["activeDeadlineSeconds"] < HELM_TIMEOUT_SECONDS
+        assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_external_mode_gives_migrations_the_direct_endpoint(releases: dict[str, Release]) -> None:
+    release = releases["external-existing-secret"]
+    job_env = {
+        v["name"]: v for v in release.migration["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    server = release.server["spec"]["template"]["spec"]["containers"][0]
+    server_env = {v["name"]: v for v in server["env"]}
+    assert job_env["MIGRATION_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "groundwork-db",
+        "key": "direct-url",
+    }
+    assert server_env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == "pooled-url"
+    assert "MIGRATION_DATABASE_URL" not in server_env
+    assert release.resolve_env({"envFrom": server["envFrom"]})["DB_PGBOUNCER"] == "true"
+    assert release.find("Secret", "groundwork-db") is None
+
+
+def _secret_values(release: Release) -> set[str]:
+    names = {s["metadata"]["name"] for s in release.all("Secret")} | set(release.outside_secrets)
+    values: set[str] = set()
+    for name in names:
+        values |= {value for value in (release.secret_data(name) or {}).values() if value}
+    return values
+
+
+def _annotations(manifest: Any) -> list[str]:
+    found: list[str] = []
+    if isinstance(manifest, dict):
+        for key, value in manifest.items():
+            if key == "annotations" and isinstance(value, dict):
+                found += [str(v) for v in value.values()]
+            else:
+                found += _annotations(value)
+    elif isinstance(manifest, list):
+        for item in manifest:
+            found += _annotations(item)
+    return found
+
+
+@pytest.mark.parametrize("name", list(VALUE_SETS))
+def test_no_secret_in_a_config_map_or_an_annotation(
+    name: str, releases: dict[str, Release]
+) -> None:
+    release = releases[name]
+    secrets = _secret_values(release) | {EXTERNAL_PASSWORD}
+    exposed = [
+        *(str(v) for cm in release.all("ConfigMap") for v in cm.get("data", {}).values()),
+        *_annotations(release.manifests),
+    ]
+    for text in exposed:
+        assert not any(secret in text for secret in secrets), text
+    for owner, container in app_containers(release):
+        for variable in container.get("env", []):
+            if variable["name"] in {"DATABASE_URL", "DATABASE_PASSWORD", "MIGRATION_DATABASE_URL"}:
+                value = variable.get("value", "")
+                assert not any(secret in value for secret in secrets), owner["kind"]
+
+
+def test_generated_postgresql_passwords_are_random_and_strong(releases: dict[str, Release]) -> None:
+    secret = releases["defaults"].one("Secret")
+    passwords = [base64.b64decode(value).decode() for value in secret["data"].values()]
+    assert len(set(passwords)) == 2
+    assert all(len(password) >= 32 for password in passwords)
+    assert "lookup" in (CHART / "templates" / "postgresql-secret.yaml").read_text()
+
+
+@pytest.mark.parametrize("name", list(VALUE_SETS))
+def test_pods_run_restricted(name: str, releases: dict[str, Release]) -> None:
+    release = releases[name]
+    for owner, spec in release.pod_specs():
+        where = f"{owner['kind']}/{owner['metadata']['name']}"
+        assert spec["automountServiceAccountToken"] is False, where
+        pod_context = spec["securityContext"]
+        assert pod_context["runAsNonRoot"] is True, where
+        assert pod_context["seccompProfile"]["type"] == "RuntimeDefault", where
+        assert not any("hostPath" in volume for volume in spec.get("volumes", [])), where
+        for container in spec["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context["capabilities"]["drop"] == ["ALL"], where
+            assert "add" not in context["capabilities"], where
+            assert context["seccompProfile"]["type"] == "RuntimeDefault", where
+            if name != "kind-dev":
+                assert context["readOnlyRootFilesystem"] is True, where
+            assert "resources" in container, where
+    for _owner, container in app_containers(release):
+        assert container["securityContext"]["runAsUser"] == 10001
+        assert container["securityContext"]["runAsGroup"] == 10001
+    for account in release.all("ServiceAccount"):
+        assert account["automountServiceAccountToken"] is False
+
+
+def test_server_rolls_safely(releases: dict[str, Release]) -> None:
+    release = releases["defaults"]
+    deployment = release.server
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    environment = release.resolve_env(container)
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pod["terminationGracePeriodSeconds"] > pre_stop + int(environment["GRACEFUL_TIMEOUT"])
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert {"checksum/config", "checksum/secret"} <= set(annotations)
+    mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    for path in ("/tmp", environment["PROMETHEUS_MULTIPROC_DIR"]):
+        assert "emptyDir" in volumes[mounts[path]], path
+    assert {c["topologyKey"] for c in pod["topologySpreadConstraints"]} == {
+        "kubernetes.io/hostname",
+        "topology.kubernetes.io/zone",
+    }
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    for other in (release.migration, release.one("StatefulSet")):
+        labels = other["spec"]["template"]["metadata"]["labels"]
+        assert not selector.items() <= labels.items(), other["kind"]
+
+
+def test_a_config_change_rolls_the_pods(render: Render) -> None:
+    before = render(EXTERNAL_CHART_SECRET).server["spec"]["template"]["metadata"]["annotations"]
+    changed = merge(EXTERNAL_CHART_SECRET, {"config": {"logLevel": "DEBUG"}})
+    after = render(changed).server["spec"]["template"]["metadata"]["annotations"]
+    rotated = merge(EXTERNAL_CHART_SECRET, {"externalDatabase": {"password": "rotated"}})
+    rotated_after = render(rotated).server["spec"]["template"]["metadata"]["annotations"]
+    assert before["checksum/config"] != after["checksum/config"]
+    assert before["checksum/secret"] == after["checksum/secret"]
+    assert before["checksum/secret"] != rotated_after["checksum/secret"]
+
+
+def test_bundled_postgresql(releases: dict[str, Release]) -> None:
+    release = releases["bundled-postgresql"]
+    statefulset = release.one("StatefulSet")
+    container = statefulset["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"].startswith("postgres:")
+    assert container["readinessProbe"]["exec"]["command"][0] == "pg_isready"
+    claim = statefulset["spec"]["volumeClaimTemplates"][0]["spec"]
+    assert claim["storageClassName"] == "fast-ssd"
+    assert claim["resources"]["requests"]["storage"] == "20Gi"
+    url = release.resolve_env(release.server["spec"]["template"]["spec"]["containers"][0])
+    assert url["DATABASE_URL"].startswith("postgresql://service@gw-groundwork-postgresql:5432/")
+    assert url["DB_PGBOUNCER"] == "false"
+    policies = {p["metadata"]["name"]: p for p in release.all("NetworkPolicy")}
+    assert set(policies) == {"gw-groundwork", "gw-groundwork-postgresql"}
+
+
+def test_autoscaling_replaces_the_replica_count(releases: dict[str, Release]) -> None:
+    release = releases["everything-on"]
+    assert "replicas" not in release.server["spec"]
+    hpa = release.one("HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == release.server["metadata"]["name"]
+    assert releases["defaults"].server["spec"]["replicas"] == 2
+
+
+def test_helm_test_pod_asks_for_readiness(releases: dict[str, Release]) -> None:
+    pod = releases["defaults"].one("Pod")
+    assert hook_phases(pod) == {"test"}
+    assert pod["spec"]["containers"][0]["command"][-1] == "http://gw-groundwork:80/health/db"
+
+
+@pytest.mark.parametrize(
+    ("values", "complaint"),
+    [
+        ({"replicaCont": 3}, "additional properties 'replicaCont' not allowed"),
+        ({"postgresql": {"persistance": {"size": "1Gi"}}}, "'persistance' not allowed"),
+        ({"config": {"logLevel": "LOUD"}}, "/config/logLevel"),
+        ({"securityContext": {"allowPrivilegeEscalation": True}}, "allowPrivilegeEscalation"),
+    ],
+)
+def test_schema_rejects_misspelled_and_wrong_values(
+    helm: str, tmp_path: Path, values: dict[str, Any], complaint: str
+) -> None:
+    with pytest.raises(RenderError, match=re.escape(complaint)):
+        helm_template(helm, values, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("values", "complaint"),
+    [
+        ({"terminationGracePeriodSeconds": 20}, "must exceed lifecycle.preStopSleepSeconds"),
+        ({"postgresql": {"enabled": False}}, "set externalDatabase.url or"),
+        ({"migrations": {"waitTimeout": 400}}, "below migrations.activeDeadlineSeconds"),
+    ],
+)
+def test_chart_refuses_settings_that_break_a_rollout(
+    helm: str, tmp_path: Path, values: dict[str, Any], complaint: str
+) -> None:
+    with pytest.raises(RenderError, match=re.escape(complaint)):
+        helm_template(helm, values, tmp_path)
