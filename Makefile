@@ -121,6 +121,13 @@ deploy: tools ## helm upgrade --install into the current context: make deploy HE
 		--wait $(HELM_ARGS)
 
 # ---- Container image proof (podman) ----------------------------------------------------------
+# tests/image builds the Dockerfile with podman (on a debootstrap stand-in base, cached in
+# .cache/image/, when the official one cannot be pulled) and runs it the way the chart does.
+APT_PACKAGES += podman runc debootstrap
+
+.PHONY: image-test
+image-test: install system-packages tools ## Build the image and run it read-only and non-root (also in make test)
+	$(RUN) pytest tests/image $(PYTEST_ARGS)
 
 # ---- Benchmarks ------------------------------------------------------------------------------
 
