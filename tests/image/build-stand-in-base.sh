@@ -32,7 +32,7 @@ shopt -s nullglob
 extra_cas=(/usr/local/share/ca-certificates/*.crt)
 if ((${#extra_cas[@]})); then
 	cp "${extra_cas[@]}" "$rootfs/usr/local/share/ca-certificates/"
-	# (its rehash warns about the bundle file itself; that is harmless noise)
+	# Quiet: its rehash step warns about the bundle file itself, which is harmless.
 	chroot "$rootfs" update-ca-certificates >/dev/null 2>&1
 fi
 
