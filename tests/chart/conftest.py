@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.chart.kube import PROJECT_ROOT, Release, helm_template
+from tests.chart.kube import PROJECT_ROOT, RELEASE, Release, helm_template
 from tests.chart.value_sets import OUTSIDE_SECRETS
 from tests.support import require_tool
 
@@ -30,7 +30,10 @@ def render(helm: str, tmp_path_factory: pytest.TempPathFactory) -> Render:
     """Render the chart with some values (install, or `upgrade=True`) and parse the result."""
     folder = tmp_path_factory.mktemp("values")
 
-    def _render(values: dict[str, Any], *, upgrade: bool = False) -> Release:
-        return Release.parse(helm_template(helm, values, folder, upgrade=upgrade), OUTSIDE_SECRETS)
+    def _render(
+        values: dict[str, Any], *, upgrade: bool = False, release: str = RELEASE
+    ) -> Release:
+        text = helm_template(helm, values, folder, upgrade=upgrade, release=release)
+        return Release.parse(text, OUTSIDE_SECRETS)
 
     return _render

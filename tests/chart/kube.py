@@ -33,7 +33,7 @@ def helm_template(
     tmp_path: Path,
     *,
     upgrade: bool = False,
-    extra_args: tuple[str, ...] = (),
+    release: str = RELEASE,
 ) -> str:
     """Run `helm template` on the chart with `values` and return the YAML it printed."""
     values_file = tmp_path / f"values-{len(list(tmp_path.glob('values-*')))}.yaml"
@@ -41,7 +41,7 @@ def helm_template(
     command = [
         helm,
         "template",
-        RELEASE,
+        release,
         str(CHART),
         "--namespace",
         NAMESPACE,
@@ -50,7 +50,6 @@ def helm_template(
         "--values",
         str(values_file),
         *(["--is-upgrade"] if upgrade else []),
-        *extra_args,
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:

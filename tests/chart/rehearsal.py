@@ -1,0 +1,202 @@
+"""Run rendered containers as local processes, the way the kubelet would run them.
+
+What the chart renders (command, environment from its Secrets and ConfigMaps, mounts, ports,
+probes) is used as is, with the few substitutions a machine without a cluster needs:
+`python` is this interpreter, HOST is loopback, container ports get free local ports, mounted
+paths become temporary folders, and Service names resolve to the test database (cluster DNS).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.dev.embedded_postgres import free_port
+from tests.chart.kube import PROJECT_ROOT, Release
+
+# What the image holds besides its virtualenv (the Dockerfile contract).
+IMAGE_CONTENTS = ("app", "alembic", "alembic.ini")
+POLL_SECONDS = 0.2
+
+
+def stage_image(destination: Path) -> Path:
+    """Copy what the image contains into `destination`, the container's working directory.
+
+    Running from a copy keeps the repository clean (an upgrade adds a migration to the copy)
+    and proves the image's files are enough; no `.env` is read.
+    """
+    destination.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in IMAGE_CONTENTS:
+        source = PROJECT_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name, ignore=ignore)
+        else:
+            shutil.copy2(source, destination / name)
+    return destination
+
+
+@dataclass
+class LocalContainer:
+    """A rendered container running as a local process."""
+
+    name: str
+    spec: dict[str, Any]
+    process: subprocess.Popen[bytes]
+    log: Path
+    ports: dict[int, int] = field(default_factory=dict)
+
+    def log_tail(self, characters: int = 3000) -> str:
+        """The end of the process's output, for failure messages."""
+        return self.log.read_text(errors="replace")[-characters:]
+
+    def local_port(self, port: int | str) -> int:
+        """The local port behind a container port, given by number or by name."""
+        if isinstance(port, str):
+            named = {p["name"]: p["containerPort"] for p in self.spec.get("ports", [])}
+            port = named[port]
+        return self.ports[port]
+
+    def url(self, probe: Mapping[str, Any]) -> str:
+        """The local URL of an httpGet probe."""
+        return f"http://127.0.0.1:{self.local_port(probe['port'])}{probe['path']}"
+
+    def wait_for_probe(self, kind: str, expected_status: int = 200) -> httpx.Response:
+        """Poll a rendered probe until it answers `expected_status`, within its own budget.
+
+        The budget is the probe's periodSeconds x failureThreshold, as the kubelet allows.
+        """
+        probe = self.spec[f"{kind}Probe"]
+        budget = probe.get("periodSeconds", 10) * probe.get("failureThreshold", 3)
+        deadline = time.monotonic() + budget
+        last: str = "no answer"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"{self.name} exited {self.process.returncode} before its {kind} probe "
+                    f"passed:\n{self.log_tail()}"
+                )
+            try:
+                response = httpx.get(
+                    self.url(probe["httpGet"]), timeout=probe.get("timeoutSeconds", 1)
+                )
+            except httpx.TransportError as error:
+                last = repr(error)
+            else:
+                if response.status_code == expected_status:
+                    return response
+                last = f"{response.status_code} {response.text[:200]}"
+            time.sleep(POLL_SECONDS)
+        raise AssertionError(
+            f"{self.name} {kind} probe not {expected_status} in {budget} s ({last}):\n"
+            f"{self.log_tail()}"
+        )
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the process to end and return its exit status."""
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"{self.name} still ran after {timeout} s:\n{self.log_tail()}"
+            ) from None
+
+    def terminate(self, grace_seconds: float) -> tuple[int, float]:
+        """Send SIGTERM as the kubelet does; return the exit status and the seconds it took."""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        status = self.wait(grace_seconds)
+        return status, time.monotonic() - started
+
+    def kill(self) -> None:
+        """Kill the process group (a last resort in test teardown)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@dataclass
+class LocalNode:
+    """Runs containers of rendered releases on this machine.
+
+    `services` maps a Service's "name:port" to a local "host:port" (the cluster's DNS).
+    """
+
+    root: Path
+    services: dict[str, str] = field(default_factory=dict)
+    running: list[LocalContainer] = field(default_factory=list)
+
+    def start(self, release: Release, owner: dict[str, Any], workdir: Path) -> LocalContainer:
+        """Start the first container of `owner`'s pod template from the image in `workdir`."""
+        pod = owner["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        name = f"{owner['kind'].lower()}-{owner['metadata']['name']}-{len(self.running)}"
+        sandbox = self.root / name
+        environment = release.resolve_env(container)
+        environment = self._mount(environment, container, sandbox)
+        ports = {p["containerPort"]: free_port() for p in container.get("ports", [])}
+        if ports:
+            assert int(environment["PORT"]) in ports, "PORT is not a container port"
+            environment["PORT"] = str(ports[int(environment["PORT"])])
+        if "HOST" in environment:
+            environment["HOST"] = "127.0.0.1"  # loopback only on this machine
+        for service, local in self.services.items():
+            environment = {k: v.replace(service, local) for k, v in environment.items()}
+        command = [*container["command"], *container.get("args", [])]
+        if command[0] == "python":
+            command[0] = sys.executable
+        log = sandbox / "output.log"
+        base = {"PATH": os.environ["PATH"], "HOME": str(sandbox / "home"), "LANG": "C.UTF-8"}
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                command,
+                cwd=workdir,
+                env={**base, **environment},
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        started = LocalContainer(name, container, process, log, ports)
+        self.running.append(started)
+        return started
+
+    def run_job(self, release: Release, job: dict[str, Any], workdir: Path) -> None:
+        """Run a Job's pod to completion within its activeDeadlineSeconds; it must exit 0."""
+        container = self.start(release, job, workdir)
+        status = container.wait(job["spec"]["activeDeadlineSeconds"])
+        assert status == 0, f"{container.name} exited {status}:\n{container.log_tail()}"
+
+    def _mount(
+        self, environment: dict[str, str], container: dict[str, Any], sandbox: Path
+    ) -> dict[str, str]:
+        """Give every volume mount a local folder and point paths under it there."""
+        (sandbox / "home").mkdir(parents=True)
+        mounts = sorted(
+            (m["mountPath"] for m in container.get("volumeMounts", [])), key=len, reverse=True
+        )
+        for mount in mounts:
+            (sandbox / mount.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        rewritten = {}
+        for name, value in environment.items():
+            for mount in mounts:
+                if value == mount or value.startswith(mount.rstrip("/") + "/"):
+                    value = str(sandbox / value.lstrip("/"))
+                    break
+            rewritten[name] = value
+        return rewritten
+
+    def stop_all(self) -> None:
+        """Kill whatever is still running."""
+        for container in self.running:
+            container.kill()
