@@ -34,6 +34,7 @@ def helm_template(
     *,
     upgrade: bool = False,
     release: str = RELEASE,
+    kube_version: str = NEWEST_KUBERNETES,
 ) -> str:
     """Run `helm template` on the chart with `values` and return the YAML it printed."""
     values_file = tmp_path / f"values-{len(list(tmp_path.glob('values-*')))}.yaml"
@@ -46,7 +47,7 @@ def helm_template(
         "--namespace",
         NAMESPACE,
         "--kube-version",
-        NEWEST_KUBERNETES,
+        kube_version,
         "--values",
         str(values_file),
         *(["--is-upgrade"] if upgrade else []),

@@ -66,6 +66,14 @@ def test_helm_lint_strict(helm: str) -> None:
         assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_chart_declares_the_oldest_kubernetes_it_is_validated_for(
+    helm: str, tmp_path: Path
+) -> None:
+    helm_template(helm, {}, tmp_path, kube_version=OLDEST_KUBERNETES)
+    with pytest.raises(RenderError, match="incompatible with Kubernetes"):
+        helm_template(helm, {}, tmp_path, kube_version="1.29.9")
+
+
 @pytest.mark.parametrize("name", list(VALUE_SETS))
 def test_rendered_objects_validate_strictly(
     name: str, releases: dict[str, Release], tmp_path: Path
@@ -105,7 +113,7 @@ def test_custom_resources_point_at_the_service(releases: dict[str, Release]) -> 
     assert route["spec"]["parentRefs"][0]["name"] == "public"
 
 
-def test_alert_rules_are_valid_promql(releases: dict[str, Release], tmp_path: Path) -> None:
+def test_alert_rules_are_valid_and_fire(releases: dict[str, Release], tmp_path: Path) -> None:
     promtool = require_tool("promtool", "make system-packages (Debian package prometheus)")
     rule = releases["everything-on"].one("PrometheusRule")
     rules_file = tmp_path / "rules.yaml"
@@ -114,10 +122,75 @@ def test_alert_rules_are_valid_promql(releases: dict[str, Release], tmp_path: Pa
         [promtool, "check", "rules", str(rules_file)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    alerts = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
-    assert "http_requests_total{" in alerts["GroundworkHighErrorRatio"]
-    assert 'status=~"5.."' in alerts["GroundworkHighErrorRatio"]
-    assert "http_request_duration_seconds_bucket{" in alerts["GroundworkHighLatency"]
+    tests_file = tmp_path / "rules-test.yaml"
+    tests_file.write_text(yaml.safe_dump(_alert_scenarios(rules_file)))
+    result = subprocess.run(
+        [promtool, "test", "rules", str(tests_file)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _alert_scenarios(rules_file: Path) -> dict[str, Any]:
+    """Unit tests for promtool: 10% of requests fail, and the slow bucket fills up.
+
+    The series carry the labels the ServiceMonitor scrape gives them (job = the Service).
+    """
+    target = 'job="gw-groundwork",namespace="groundwork"'
+    route = 'handler="/api/v1/users",method="GET"'
+    series = [
+        {"series": f'http_requests_total{{{target},{route},status="200"}}', "values": "0+90x20"},
+        {"series": f'http_requests_total{{{target},{route},status="500"}}', "values": "0+10x20"},
+    ]
+    for bound, per_minute in (("0.1", 0), ("0.5", 0), ("1.0", 100), ("+Inf", 100)):
+        series.append(
+            {
+                "series": f'http_request_duration_seconds_bucket{{{target},{route},le="{bound}"}}',
+                "values": f"0+{per_minute}x20",
+            }
+        )
+    return {
+        "rule_files": [str(rules_file)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {
+                        "eval_time": "16m",
+                        "alertname": "GroundworkHighErrorRatio",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "critical"},
+                                "exp_annotations": {
+                                    "summary": "More than 5% of requests to gw-groundwork fail"
+                                    " with 5xx.",
+                                    "description": "10% of requests answered 5xx over 5 minutes.",
+                                },
+                            }
+                        ],
+                    },
+                    {
+                        "eval_time": "16m",
+                        "alertname": "GroundworkHighLatency",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "warning",
+                                    "handler": "/api/v1/users",
+                                    "method": "GET",
+                                },
+                                "exp_annotations": {
+                                    "summary": "Slow GET /api/v1/users on gw-groundwork.",
+                                    "description": "p99 latency is 995ms (threshold 0.5 s).",
+                                },
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
 
 
 @pytest.mark.parametrize("name", list(VALUE_SETS))
