@@ -109,5 +109,11 @@ def test_skaffold_deploys_and_forwards_what_the_chart_renders(
     container = rendered.server["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "groundwork:dev-abc123"
     assert "--reload" in container["command"]
-    assert all(rule["dest"] == "/app" for rule in dev["build"]["artifacts"][0]["sync"]["manual"])
-    assert container["securityContext"]["readOnlyRootFilesystem"] is False
+    artifact = dev["build"]["artifacts"][0]
+    assert all(rule["dest"] == "/app" for rule in artifact["sync"]["manual"])
+    # Sync writes files as the container's user, which must own the code and may write.
+    context = container["securityContext"]
+    assert context["readOnlyRootFilesystem"] is False
+    owner = f"{context['runAsUser']}:{context['runAsGroup']}"
+    assert artifact["docker"]["buildArgs"]["APP_CODE_OWNER"] == owner
+    assert "ARG APP_CODE_OWNER" in (PROJECT_ROOT / "Dockerfile").read_text()
