@@ -438,6 +438,35 @@ def test_autoscaling_replaces_the_replica_count(releases: dict[str, Release]) ->
     assert releases["defaults"].server["spec"]["replicas"] == 2
 
 
+@pytest.mark.parametrize("name", ["defaults", "neon-example", "everything-on"])
+def test_install_notes_tell_how_to_reach_and_check_the_release(
+    helm: str, name: str, tmp_path: Path
+) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump(VALUE_SETS[name]))
+    result = subprocess.run(
+        [
+            helm,
+            "install",
+            "gw",
+            str(CHART),
+            "-n",
+            "groundwork",
+            "--dry-run=client",
+            "-f",
+            str(values),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert "helm test gw -n groundwork" in notes
+    assert "logs job/gw-groundwork-migrate" in notes
+    assert ("https://api.example.com/docs" in notes) == (name == "everything-on")
+
+
 def test_helm_test_pod_asks_for_readiness(releases: dict[str, Release]) -> None:
     pod = releases["defaults"].one("Pod")
     assert hook_phases(pod) == {"test"}
