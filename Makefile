@@ -130,6 +130,13 @@ image-test: install system-packages tools ## Build the image and run it read-onl
 	$(RUN) pytest tests/image $(PYTEST_ARGS)
 
 # ---- Benchmarks ------------------------------------------------------------------------------
+# The smoke test of the harness (tests/bench/) drives the servers with wrk too.
+APT_PACKAGES += wrk
+
+.PHONY: bench
+bench: install ## Benchmark against bare baselines (~8 min; BENCH_DURATION, BENCH_ROUNDS, BENCH_SEED_TASKS)
+	@$(MAKE) --no-print-directory system-packages APT_PACKAGES=wrk
+	$(RUN) python -m tests.bench.run
 
 # ---- Test entry points (last, so every section's APT_PACKAGES and TEST_TOOLS count) -------
 .PHONY: system-packages

@@ -1,0 +1,150 @@
+"""Baseline for the database-backed endpoints: bare FastAPI on a plain psycopg pool.
+
+It runs the same SQL as the application (one transaction per request, the row-level security
+setting on task routes, keyset pages of `limit + 1` rows) and returns the rows as JSON, with
+nothing around it: no ORM, no middleware, no metrics, no logging, no problem details. What
+the application loses to it is what the foundation costs.
+
+Settings: `BASELINE_DATABASE_URL`, and pool bounds `BASELINE_POOL_MIN`, `BASELINE_POOL_MAX`,
+`BASELINE_POOL_TIMEOUT` (the harness copies the application's defaults).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
+
+USER_COLUMNS = "id, version, created_at, updated_at, email, full_name, is_active"
+TASK_COLUMNS = "id, version, created_at, updated_at, user_id, title, description, status, due_date"
+ACTING_USER = "SELECT set_config('app.current_user_id', %s, true)"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the pool in the worker, after gunicorn forked it."""
+    pool = AsyncConnectionPool(
+        os.environ["BASELINE_DATABASE_URL"],
+        min_size=int(os.environ.get("BASELINE_POOL_MIN", "5")),
+        max_size=int(os.environ.get("BASELINE_POOL_MAX", "10")),
+        timeout=float(os.environ.get("BASELINE_POOL_TIMEOUT", "2")),
+        kwargs={"row_factory": dict_row},
+        open=False,
+    )
+    await pool.open()
+    app.state.pool = pool
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+class TaskIn(BaseModel):
+    """A new task."""
+
+    title: str
+    description: str | None = None
+    status: str = "todo"
+    due_date: date | None = None
+
+
+class TaskChanges(BaseModel):
+    """The one change the benchmark sends."""
+
+    title: str
+
+
+@asynccontextmanager
+async def connection(request: Request) -> AsyncIterator[AsyncConnection[DictRow]]:
+    """Borrow a connection; leaving the block commits (or rolls back on error)."""
+    pool: AsyncConnectionPool[AsyncConnection[DictRow]] = request.app.state.pool
+    async with pool.connection() as borrowed:
+        yield borrowed
+
+
+def found(row: DictRow | None) -> DictRow:
+    """Return the row, or answer 404."""
+    if row is None:
+        raise HTTPException(status_code=404)
+    return row
+
+
+@app.get("/health/db")
+async def readiness(request: Request) -> dict[str, Any]:
+    """Read the schema revision, like the application's readiness probe."""
+    async with connection(request) as db:
+        row = await (await db.execute("SELECT version_num FROM alembic_version")).fetchone()
+    return {"status": "ok", "revision": found(row)["version_num"]}
+
+
+@app.get("/api/v1/users/{user_id}")
+async def get_user(request: Request, user_id: uuid.UUID) -> DictRow:
+    """Return one user row."""
+    async with connection(request) as db:
+        cursor = await db.execute(f"SELECT {USER_COLUMNS} FROM users WHERE id = %s", [user_id])
+        return found(await cursor.fetchone())
+
+
+@app.get("/api/v1/users/{user_id}/tasks")
+async def list_tasks(
+    request: Request,
+    user_id: uuid.UUID,
+    limit: int = Query(50, ge=1, le=100),
+    cursor: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """Return one keyset page of the user's tasks."""
+    keyset = "" if cursor is None else " AND id > %(cursor)s"
+    async with connection(request) as db:
+        await db.execute(ACTING_USER, [str(user_id)])
+        user = await (await db.execute("SELECT id FROM users WHERE id = %s", [user_id])).fetchone()
+        found(user)
+        rows = await (
+            await db.execute(
+                f"SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = %(user)s{keyset}"
+                " ORDER BY id LIMIT %(limit)s",
+                {"user": user_id, "cursor": cursor, "limit": limit + 1},
+            )
+        ).fetchall()
+    items = rows[:limit]
+    return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
+
+
+@app.post("/api/v1/users/{user_id}/tasks", status_code=201)
+async def create_task(request: Request, user_id: uuid.UUID, task: TaskIn) -> DictRow:
+    """Insert a task and return its row."""
+    async with connection(request) as db:
+        await db.execute(ACTING_USER, [str(user_id)])
+        cursor = await db.execute(
+            "INSERT INTO tasks (id, version, created_at, updated_at, user_id, title, description,"
+            " status, due_date) VALUES (uuidv7(), 1, now(), now(), %s, %s, %s, %s, %s)"
+            f" RETURNING {TASK_COLUMNS}",
+            [user_id, task.title, task.description, task.status, task.due_date],
+        )
+        return found(await cursor.fetchone())
+
+
+@app.patch("/api/v1/users/{user_id}/tasks/{task_id}")
+async def update_task(
+    request: Request, user_id: uuid.UUID, task_id: uuid.UUID, changes: TaskChanges
+) -> DictRow:
+    """Change a task's title, bump its version and return its row."""
+    async with connection(request) as db:
+        await db.execute(ACTING_USER, [str(user_id)])
+        cursor = await db.execute(
+            "UPDATE tasks SET title = %s, version = version + 1, updated_at = now()"
+            f" WHERE id = %s AND user_id = %s RETURNING {TASK_COLUMNS}",
+            [changes.title, task_id, user_id],
+        )
+        return found(await cursor.fetchone())
