@@ -77,8 +77,7 @@ RELEASE ?= groundwork
 NAMESPACE ?= groundwork
 KIND_CLUSTER ?= groundwork
 HELM_ARGS ?=
-# promtool (from Debian's prometheus) checks the chart's alert rules.
-APT_PACKAGES += prometheus
+# The chart tests also use promtool, from the prometheus package listed above.
 TEST_TOOLS += tools
 
 $(LOCAL_HELM):
