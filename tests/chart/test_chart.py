@@ -430,6 +430,24 @@ def test_bundled_postgresql(releases: dict[str, Release]) -> None:
     assert set(policies) == {"gw-groundwork", "gw-groundwork-postgresql"}
 
 
+def test_network_policy_lets_helm_test_and_the_job_through(releases: dict[str, Release]) -> None:
+    release = releases["everything-on"]
+    policy = release.one("NetworkPolicy")
+    test_pod_labels = release.one("Pod")["metadata"]["labels"]
+    peers = policy["spec"]["ingress"][0]["from"]
+    assert any(
+        peer.get("podSelector", {}).get("matchLabels", {}).items() <= test_pod_labels.items()
+        for peer in peers
+    )
+    job_labels = release.migration["spec"]["template"]["metadata"]["labels"]
+    selected = {
+        e["key"]: set(e["values"]) for e in policy["spec"]["podSelector"]["matchExpressions"]
+    }
+    assert all(job_labels[key] in allowed for key, allowed in selected.items())
+    egress_ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
+    assert {53, 5432} <= egress_ports
+
+
 def test_autoscaling_replaces_the_replica_count(releases: dict[str, Release]) -> None:
     release = releases["everything-on"]
     assert "replicas" not in release.server["spec"]
