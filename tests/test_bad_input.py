@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from tests.support import assert_problem, create_user
@@ -15,6 +17,9 @@ VALID_USER = {"email": "ada@example.com", "full_name": "Ada"}
     [
         ({"full_name": "Ada"}, "email"),
         ({"email": "not-an-email", "full_name": "Ada"}, "email"),
+        ({"email": "a b@example.com", "full_name": "Ada"}, "email"),
+        ({"email": "a" * 65 + "@example.com", "full_name": "Ada"}, "email"),
+        ({"email": "\u00e9@example.com", "full_name": "Ada"}, "email"),
         ({"email": "ada@example.com", "full_name": ""}, "full_name"),
         ({"email": "ada@example.com", "full_name": 42}, "full_name"),
         ({"email": "ada@example.com", "full_name": "Ada", "is_active": "yes"}, "is_active"),
@@ -86,7 +91,13 @@ async def test_oversized_streamed_body_without_length_is_413(client, settings):
 
 @pytest.mark.parametrize(
     "path",
-    [f"{USERS}/not-a-uuid", f"{USERS}/123", f"{USERS}/00000000-0000-0000-0000-00000000000g/tasks"],
+    [
+        f"{USERS}/not-a-uuid",
+        f"{USERS}/123",
+        f"{USERS}/00000000-0000-0000-0000-00000000000g/tasks",
+        f"{USERS}/11594895521300901006472072134656",
+        f"{USERS}/{{0190f3c2-7a41-7c3e-9f1a-2b3c4d5e6f70}}",
+    ],
 )
 async def test_invalid_uuid_in_path_is_422(client, path):
     problem = assert_problem(await client.get(path), 422)
@@ -103,12 +114,15 @@ async def test_patch_rejects_null_for_required_fields_and_empty_bodies(client):
 
     assert_problem(await client.patch(url, json={"email": None}), 422)
     assert_problem(await client.patch(url, json={}), 422)
+    assert_problem(await client.patch(url, json={"version": 1}), 422)
     assert (await client.get(url)).json() == user
 
 
 async def test_unknown_route_and_method_are_problems(client):
     assert_problem(await client.get("/api/v1/nothing-here"), 404)
-    assert_problem(await client.put(USERS), 405)
+    not_allowed = await client.put(f"{USERS}/{uuid.uuid4()}")
+    assert_problem(not_allowed, 405)
+    assert not_allowed.headers["allow"] == "DELETE, GET, PATCH"
 
 
 @pytest.mark.parametrize(

@@ -77,16 +77,21 @@ async def test_update_can_clear_nullable_fields_but_not_the_title(client):
     assert_problem(nulled_title, 422)
 
 
-async def test_if_match_on_tasks(client):
+async def test_versioned_update_of_a_task(client):
     user = await create_user(client)
     task = await create_task(client, user["id"])
     url = tasks_url(user["id"], task["id"])
 
-    ok = await client.patch(url, json={"title": "a"}, headers={"If-Match": '"1"'})
-    stale = await client.patch(url, json={"title": "b"}, headers={"If-Match": '"1"'})
+    ok = await client.patch(url, json={"title": "a", "version": 1})
+    stale = await client.patch(url, json={"title": "b", "version": 1})
+    missing = await client.patch(
+        tasks_url(user["id"], str(uuid.uuid4())), json={"title": "c", "version": 1}
+    )
 
-    assert ok.headers["etag"] == '"2"'
-    assert_problem(stale, 412)
+    assert ok.json()["version"] == 2
+    assert_problem(stale, 409)
+    assert_problem(missing, 404)
+    assert (await client.get(url)).json()["title"] == "a"
 
 
 async def test_delete(client):

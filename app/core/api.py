@@ -1,16 +1,14 @@
-"""Pieces every REST route shares: pagination parameters, ETags, JSON-only bodies."""
+"""Pieces every REST route shares: pagination parameters, JSON-only bodies, error docs."""
 
 from __future__ import annotations
 
-import uuid
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Query, Request, Response
+from fastapi import Depends, Query, Request
 
-from app.core.concurrency import etag_for
 from app.core.errors import UnsupportedMediaTypeError, problem_responses
-from app.core.schemas import MAX_PAGE_SIZE
+from app.core.schemas import MAX_PAGE_SIZE, CanonicalUUID
 
 # Path-based versioning: every REST endpoint lives under this prefix.
 API_V1 = "/api/v1"
@@ -19,26 +17,9 @@ PageLimit = Annotated[
     int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Page size, at most {MAX_PAGE_SIZE}.")
 ]
 PageCursor = Annotated[
-    uuid.UUID | None,
+    CanonicalUUID | None,
     Query(description="The `next_cursor` of the previous page; omit for the first page."),
 ]
-IfMatch = Annotated[
-    str | None,
-    Header(
-        description="Apply the change only if the resource still has this ETag "
-        "(optimistic concurrency); without it the last write wins.",
-        examples=['"1"'],
-    ),
-]
-
-ETAG_RESPONSE_HEADER = {
-    "ETag": {"description": "The resource version, for `If-Match`.", "schema": {"type": "string"}}
-}
-
-
-def set_etag(response: Response, version: int) -> None:
-    """Send the resource version as its ETag."""
-    response.headers["ETag"] = etag_for(version)
 
 
 def _is_json(content_type: str) -> bool:
@@ -63,6 +44,7 @@ ITEM_PROBLEMS = problem_responses(
 )
 WRITE_PROBLEMS = problem_responses(
     HTTPStatus.BAD_REQUEST,
+    HTTPStatus.CONFLICT,
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     HTTPStatus.UNPROCESSABLE_ENTITY,

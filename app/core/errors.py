@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from app.core.logging import get_logger
 
@@ -83,11 +84,10 @@ class ConflictError(AppError):
     slug = "conflict"
 
 
-class PreconditionFailedError(AppError):
-    """`If-Match` did not match the current version of the resource."""
+class VersionConflictError(ConflictError):
+    """The resource changed since the version the client based its update on."""
 
-    status = HTTPStatus.PRECONDITION_FAILED
-    slug = "precondition-failed"
+    slug = "version-conflict"
 
 
 class UnsupportedMediaTypeError(AppError):
@@ -161,12 +161,24 @@ async def _validation_error(request: Request, exception: Exception) -> JSONRespo
     )
 
 
+def _documented_methods(request: Request) -> str:
+    """List every method the OpenAPI document gives the request's path, for `Allow`."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        if compile_path(template)[0].match(request.url.path):
+            methods.update(method.upper() for method in operations)
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exception: Exception) -> JSONResponse:
     error = cast(StarletteHTTPException, exception)
     status = HTTPStatus(error.status_code)
     detail = error.detail if isinstance(error.detail, str) else status.description
-    headers = dict(error.headers) if error.headers else None
-    return problem_response(request, status, detail, headers=headers)
+    headers = dict(error.headers) if error.headers else {}
+    if status is HTTPStatus.METHOD_NOT_ALLOWED:
+        # Starlette names only the first matching route's method; clients need them all.
+        headers["Allow"] = _documented_methods(request)
+    return problem_response(request, status, detail, headers=headers or None)
 
 
 async def _app_error(request: Request, exception: Exception) -> JSONResponse:

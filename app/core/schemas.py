@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -39,8 +40,59 @@ def _iso_date(value: object) -> object:
     return value
 
 
+# Deliverability (MX records, reserved names such as example.test) is not the API's
+# business: a confirmation mail proves an address, a pattern only its syntax.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# RFC 5321 dot-atom local part @ a domain name: every address it admits is one that any
+# `email` format checker admits too, so the schema and the server agree.
+EMAIL_PATTERN = rf"^{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*$"
+
+
+LOCAL_PART_MAX_LENGTH = 64
+DOMAIN_MAX_LENGTH = 253
+
+
+def _email(value: str) -> str:
+    # RFC 5321 length limits, which a regex without lookahead cannot state.
+    local, _, domain = value.rpartition("@")
+    if len(local) > LOCAL_PART_MAX_LENGTH or len(domain) > DOMAIN_MAX_LENGTH:
+        raise ValueError("the part before @ allows 64 characters, the domain 253")
+    return f"{local}@{domain.lower()}"
+
+
+def _whole_number(value: object) -> object:
+    # JSON Schema counts 3.0 as an integer; strings ("3") and booleans are not numbers.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number")
+    return value
+
+
 # Strict types where lax coercion would surprise a client (42 -> "42", "yes" -> True).
+_CANONICAL_UUID = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
+
+
+def _canonical_uuid(value: object) -> object:
+    # The `uuid` format is the hyphenated form; Python would also take 32 bare hex digits.
+    if isinstance(value, str) and not _CANONICAL_UUID.match(value):
+        raise ValueError("must be a UUID such as 0190f3c2-7a41-7c3e-9f1a-2b3c4d5e6f70")
+    return value
+
+
+CanonicalUUID = Annotated[uuid.UUID, BeforeValidator(_canonical_uuid)]
+
+# The version column is a PostgreSQL integer.
+MAX_VERSION = 2**31 - 1
+Version = Annotated[int, Field(ge=1, le=MAX_VERSION), BeforeValidator(_whole_number)]
 StorableStr = Annotated[StrictStr, AfterValidator(_storable)]
+EmailAddress = Annotated[
+    StrictStr,
+    Field(pattern=EMAIL_PATTERN, json_schema_extra={"format": "email"}),
+    AfterValidator(_storable),
+    AfterValidator(_email),
+]
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
@@ -51,7 +103,7 @@ class InputModel(BaseModel):
 
 
 def _document_patch_schema(schema: dict[str, Any], model_class: type[Any]) -> None:
-    """Show omitted-but-not-null fields as plain types and require at least one field."""
+    """Show omitted-but-not-null fields as plain types and require a field to change."""
     nullable = getattr(model_class, "nullable_fields", ())
     for name, field_schema in schema.get("properties", {}).items():
         options = field_schema.get("anyOf")
@@ -64,17 +116,28 @@ def _document_patch_schema(schema: dict[str, Any], model_class: type[Any]) -> No
             field_schema.update(remaining[0])
         else:
             field_schema["anyOf"] = remaining
-    schema["minProperties"] = 1
+    # At least one field to change: a body with only `version` (or nothing) changes nothing.
+    schema["anyOf"] = [
+        {"required": [name]} for name in schema.get("properties", {}) if name != "version"
+    ]
 
 
 class PatchModel(InputModel):
     """A partial update: every field may be omitted, but only `nullable_fields` may be null.
 
-    Omitted fields keep their value; `model_dump(exclude_unset=True)` gives the changes.
+    Omitted fields keep their value. `version`, when sent, makes the update conditional: it
+    applies only if the resource is still at that version, otherwise 409 (the optimistic
+    concurrency of Kubernetes' resourceVersion). Without it the last write wins.
     """
 
     nullable_fields: ClassVar[tuple[str, ...]] = ()
     model_config = ConfigDict(json_schema_extra=_document_patch_schema)
+
+    version: Version | None = Field(
+        default=None,
+        description="The version you last read. The update applies only if it is still "
+        "current; otherwise 409 Conflict and nothing changes. Omit it to overwrite.",
+    )
 
     @model_validator(mode="after")
     def _reject_null_for_required_columns(self) -> PatchModel:
@@ -85,13 +148,13 @@ class PatchModel(InputModel):
 
     @model_validator(mode="after")
     def _require_a_change(self) -> PatchModel:
-        if not self.model_fields_set:
-            raise ValueError("at least one field must be given")
+        if not self.changes():
+            raise ValueError("at least one field to change must be given")
         return self
 
     def changes(self) -> dict[str, Any]:
-        """Return the fields the client sent, with their new values."""
-        return self.model_dump(exclude_unset=True)
+        """Return the fields the client wants changed, with their new values."""
+        return self.model_dump(exclude_unset=True, exclude={"version"})
 
 
 class ReadModel(BaseModel):
@@ -100,7 +163,7 @@ class ReadModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
-    version: int = Field(description="Increases on every change; also sent as the ETag.")
+    version: int = Field(description="Increases on every change; send it back to update safely.")
     created_at: datetime
     updated_at: datetime
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.core.errors import ConflictError, NotFoundError, PreconditionFailedError
+from app.core.errors import ConflictError, NotFoundError, VersionConflictError
 from app.db.base import EntityBase, utc_now
 
 EntityT = TypeVar("EntityT", bound=EntityBase)
@@ -93,7 +93,7 @@ class Repository(Generic[EntityT]):
             The updated entity, or None when no row has `entity_id`.
 
         Raises:
-            PreconditionFailedError: The row exists but its version is no longer the expected one.
+            VersionConflictError: The row exists but is no longer at `expected_version`.
             ConflictError: The change violates a unique constraint.
         """
         statement = (
@@ -109,8 +109,8 @@ class Repository(Generic[EntityT]):
             result = await self.session.exec(statement)
         entity: EntityT | None = result.scalar_one_or_none()
         if entity is None and expected_version is not None and await self.get(entity_id):
-            raise PreconditionFailedError(
-                f"the {self.entity_name} was changed since version {expected_version}; "
+            raise VersionConflictError(
+                f"the {self.entity_name} is no longer at version {expected_version}; "
                 "read it again and retry"
             )
         return entity

@@ -79,21 +79,19 @@ class EmbeddedPostgres:
                 parent.chmod(parent.stat().st_mode | 0o011)
             shutil.chown(self.data_dir, SYSTEM_USER, SYSTEM_USER)
         self.data_dir.chmod(0o700)
-        subprocess.run(  # noqa: S603
+        result = subprocess.run(  # noqa: S603
             [
                 _binary("initdb"),
-                "-D",
-                str(self.data_dir),
-                "-U",
-                SUPERUSER,
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--no-instructions",
+                *("-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust"),
+                *("--encoding=UTF8", "--no-instructions"),
             ],
-            check=True,
+            check=False,
             capture_output=True,
+            text=True,
             **self._run_as,
         )
+        if result.returncode != 0:
+            raise RuntimeError(f"initdb failed in {self.data_dir}: {result.stderr.strip()}")
 
     @property
     def is_running(self) -> bool:

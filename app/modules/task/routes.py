@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from http import HTTPStatus
 from typing import Annotated
 
@@ -10,19 +9,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.core.api import (
     API_V1,
-    ETAG_RESPONSE_HEADER,
     ITEM_PROBLEMS,
     JSON_BODY,
     WRITE_PROBLEMS,
-    IfMatch,
     PageCursor,
     PageLimit,
     responses,
-    set_etag,
 )
-from app.core.concurrency import expected_version
 from app.core.errors import problem_responses
-from app.core.schemas import DEFAULT_PAGE_SIZE, Page
+from app.core.schemas import DEFAULT_PAGE_SIZE, CanonicalUUID, Page
 from app.db.database import Database
 from app.db.dependencies import get_database
 from app.modules.task.models import TaskStatus
@@ -30,6 +25,7 @@ from app.modules.task.schemas import TaskCreate, TaskRead, TaskUpdate
 from app.modules.task.service import TaskService
 
 router = APIRouter(prefix=f"{API_V1}/users/{{user_id}}/tasks", tags=["tasks"])
+WRITE_ITEM_PROBLEMS = responses(WRITE_PROBLEMS, problem_responses(HTTPStatus.NOT_FOUND))
 
 
 def get_task_service(database: Annotated[Database, Depends(get_database)]) -> TaskService:
@@ -42,7 +38,7 @@ TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 
 @router.get("", summary="List a user's tasks", responses=ITEM_PROBLEMS)
 async def list_tasks(
-    user_id: uuid.UUID,
+    user_id: CanonicalUUID,
     service: TaskServiceDep,
     status: Annotated[TaskStatus | None, Query(description="Only tasks with this status.")] = None,
     limit: PageLimit = DEFAULT_PAGE_SIZE,
@@ -52,18 +48,12 @@ async def list_tasks(
     return await service.list(user_id, status=status, after=cursor, limit=limit)
 
 
-@router.get(
-    "/{task_id}",
-    summary="Get a task",
-    responses=responses(ITEM_PROBLEMS, {200: {"headers": ETAG_RESPONSE_HEADER}}),
-)
+@router.get("/{task_id}", summary="Get a task", responses=ITEM_PROBLEMS)
 async def get_task(
-    user_id: uuid.UUID, task_id: uuid.UUID, service: TaskServiceDep, response: Response
+    user_id: CanonicalUUID, task_id: CanonicalUUID, service: TaskServiceDep
 ) -> TaskRead:
-    """Return one task; its ETag is the version to send back in `If-Match`."""
-    task = await service.get(user_id, task_id)
-    set_etag(response, task.version)
-    return task
+    """Return one of the user's tasks."""
+    return await service.get(user_id, task_id)
 
 
 @router.post(
@@ -71,14 +61,10 @@ async def get_task(
     summary="Create a task",
     status_code=HTTPStatus.CREATED,
     dependencies=JSON_BODY,
-    responses=responses(
-        WRITE_PROBLEMS,
-        problem_responses(HTTPStatus.NOT_FOUND),
-        {201: {"headers": ETAG_RESPONSE_HEADER}},
-    ),
+    responses=WRITE_ITEM_PROBLEMS,
 )
 async def create_task(
-    user_id: uuid.UUID,
+    user_id: CanonicalUUID,
     body: TaskCreate,
     service: TaskServiceDep,
     request: Request,
@@ -89,7 +75,6 @@ async def create_task(
     response.headers["Location"] = request.app.url_path_for(
         "get_task", user_id=str(user_id), task_id=str(task.id)
     )
-    set_etag(response, task.version)
     return task
 
 
@@ -97,24 +82,13 @@ async def create_task(
     "/{task_id}",
     summary="Update a task",
     dependencies=JSON_BODY,
-    responses=responses(
-        WRITE_PROBLEMS,
-        problem_responses(HTTPStatus.NOT_FOUND, HTTPStatus.PRECONDITION_FAILED),
-        {200: {"headers": ETAG_RESPONSE_HEADER}},
-    ),
+    responses=WRITE_ITEM_PROBLEMS,
 )
 async def update_task(
-    user_id: uuid.UUID,
-    task_id: uuid.UUID,
-    body: TaskUpdate,
-    service: TaskServiceDep,
-    response: Response,
-    if_match: IfMatch = None,
+    user_id: CanonicalUUID, task_id: CanonicalUUID, body: TaskUpdate, service: TaskServiceDep
 ) -> TaskRead:
-    """Change the fields sent; with `If-Match`, only if nobody changed the task since (412)."""
-    task = await service.update(user_id, task_id, body, expected_version(if_match))
-    set_etag(response, task.version)
-    return task
+    """Change the fields sent. With `version`, only if nobody changed the task since (409)."""
+    return await service.update(user_id, task_id, body)
 
 
 @router.delete(
@@ -123,6 +97,8 @@ async def update_task(
     status_code=HTTPStatus.NO_CONTENT,
     responses=ITEM_PROBLEMS,
 )
-async def delete_task(user_id: uuid.UUID, task_id: uuid.UUID, service: TaskServiceDep) -> None:
+async def delete_task(
+    user_id: CanonicalUUID, task_id: CanonicalUUID, service: TaskServiceDep
+) -> None:
     """Delete one of the user's tasks."""
     await service.delete(user_id, task_id)

@@ -79,17 +79,16 @@ class TaskService:
         user_id: uuid.UUID,
         task_id: uuid.UUID,
         data: TaskUpdate,
-        expected_version: int | None,
     ) -> TaskRead:
-        """Change a task, optionally only if it is still at `expected_version`.
+        """Change a task; with `data.version`, only if it is still at that version.
 
         Raises:
             NotFoundError: No such task for this user.
-            PreconditionFailedError: The task changed since the client read it.
+            VersionConflictError: The task changed since the client read it.
         """
         async with self.database.transaction(acting_user_id=user_id) as session:
             task = await TaskRepository(session, user_id).update(
-                task_id, data.changes(), expected_version
+                task_id, data.changes(), data.version
             )
         if task is None:
             raise task_not_found(user_id, task_id)

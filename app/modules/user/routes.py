@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from http import HTTPStatus
 from typing import Annotated
 
@@ -10,20 +9,16 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from app.core.api import (
     API_V1,
-    ETAG_RESPONSE_HEADER,
     ITEM_PROBLEMS,
     JSON_BODY,
     READ_PROBLEMS,
     WRITE_PROBLEMS,
-    IfMatch,
     PageCursor,
     PageLimit,
     responses,
-    set_etag,
 )
-from app.core.concurrency import expected_version
 from app.core.errors import problem_responses
-from app.core.schemas import DEFAULT_PAGE_SIZE, Page
+from app.core.schemas import DEFAULT_PAGE_SIZE, CanonicalUUID, Page
 from app.db.database import Database
 from app.db.dependencies import get_database
 from app.modules.user.schemas import UserCreate, UserRead, UserUpdate
@@ -48,16 +43,10 @@ async def list_users(
     return await service.list(after=cursor, limit=limit)
 
 
-@router.get(
-    "/{user_id}",
-    summary="Get a user",
-    responses=responses(ITEM_PROBLEMS, {200: {"headers": ETAG_RESPONSE_HEADER}}),
-)
-async def get_user(user_id: uuid.UUID, service: UserServiceDep, response: Response) -> UserRead:
-    """Return one user; its ETag is the version to send back in `If-Match`."""
-    user = await service.get(user_id)
-    set_etag(response, user.version)
-    return user
+@router.get("/{user_id}", summary="Get a user", responses=ITEM_PROBLEMS)
+async def get_user(user_id: CanonicalUUID, service: UserServiceDep) -> UserRead:
+    """Return one user."""
+    return await service.get(user_id)
 
 
 @router.post(
@@ -65,11 +54,7 @@ async def get_user(user_id: uuid.UUID, service: UserServiceDep, response: Respon
     summary="Create a user",
     status_code=HTTPStatus.CREATED,
     dependencies=JSON_BODY,
-    responses=responses(
-        WRITE_PROBLEMS,
-        problem_responses(HTTPStatus.CONFLICT),
-        {201: {"headers": ETAG_RESPONSE_HEADER}},
-    ),
+    responses=WRITE_PROBLEMS,
 )
 async def create_user(
     body: UserCreate, service: UserServiceDep, request: Request, response: Response
@@ -77,7 +62,6 @@ async def create_user(
     """Create a user. Emails are unique regardless of letter case (409 otherwise)."""
     user = await service.create(body)
     response.headers["Location"] = request.app.url_path_for("get_user", user_id=str(user.id))
-    set_etag(response, user.version)
     return user
 
 
@@ -85,25 +69,13 @@ async def create_user(
     "/{user_id}",
     summary="Update a user",
     dependencies=JSON_BODY,
-    responses=responses(
-        WRITE_PROBLEMS,
-        problem_responses(
-            HTTPStatus.NOT_FOUND, HTTPStatus.CONFLICT, HTTPStatus.PRECONDITION_FAILED
-        ),
-        {200: {"headers": ETAG_RESPONSE_HEADER}},
-    ),
+    responses=responses(WRITE_PROBLEMS, problem_responses(HTTPStatus.NOT_FOUND)),
 )
 async def update_user(
-    user_id: uuid.UUID,
-    body: UserUpdate,
-    service: UserServiceDep,
-    response: Response,
-    if_match: IfMatch = None,
+    user_id: CanonicalUUID, body: UserUpdate, service: UserServiceDep
 ) -> UserRead:
-    """Change the fields sent; with `If-Match`, only if nobody changed the user since (412)."""
-    user = await service.update(user_id, body, expected_version(if_match))
-    set_etag(response, user.version)
-    return user
+    """Change the fields sent. With `version`, only if nobody changed the user since (409)."""
+    return await service.update(user_id, body)
 
 
 @router.delete(
@@ -112,6 +84,6 @@ async def update_user(
     status_code=HTTPStatus.NO_CONTENT,
     responses=ITEM_PROBLEMS,
 )
-async def delete_user(user_id: uuid.UUID, service: UserServiceDep) -> None:
+async def delete_user(user_id: CanonicalUUID, service: UserServiceDep) -> None:
     """Delete a user and all of their tasks."""
     await service.delete(user_id)

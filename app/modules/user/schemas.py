@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import EmailStr, Field, StrictBool
+from pydantic import Field, StrictBool
 
-from app.core.schemas import InputModel, PatchModel, ReadModel, StorableStr
+from app.core.schemas import EmailAddress, InputModel, PatchModel, ReadModel, StorableStr
 from app.modules.user.models import EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH
 
-Email = Annotated[EmailStr, Field(max_length=EMAIL_MAX_LENGTH, examples=["ada@example.com"])]
+Email = Annotated[EmailAddress, Field(max_length=EMAIL_MAX_LENGTH, examples=["ada@example.com"])]
 FullName = Annotated[
     StorableStr, Field(min_length=1, max_length=FULL_NAME_MAX_LENGTH, examples=["Ada Lovelace"])
 ]

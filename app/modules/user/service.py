@@ -51,18 +51,16 @@ class UserService:
             user = await UserRepository(session).add(User(**data.model_dump()))
         return UserRead.model_validate(user)
 
-    async def update(
-        self, user_id: uuid.UUID, data: UserUpdate, expected_version: int | None
-    ) -> UserRead:
-        """Change a user, optionally only if it is still at `expected_version`.
+    async def update(self, user_id: uuid.UUID, data: UserUpdate) -> UserRead:
+        """Change a user; with `data.version`, only if it is still at that version.
 
         Raises:
             NotFoundError: No such user.
-            PreconditionFailedError: The user changed since the client read it.
+            VersionConflictError: The user changed since the client read it.
             ConflictError: The new email is taken.
         """
         async with self.database.transaction() as session:
-            user = await UserRepository(session).update(user_id, data.changes(), expected_version)
+            user = await UserRepository(session).update(user_id, data.changes(), data.version)
         if user is None:
             raise user_not_found(user_id)
         return UserRead.model_validate(user)

@@ -1,0 +1,40 @@
+"""Schemathesis against the running production server: no 5xx, no schema violations."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.processes import ServerProcess
+
+pytestmark = pytest.mark.slow
+EXAMPLES_PER_OPERATION = 60
+SEED = 20261122
+
+
+def test_schemathesis_default_checks_pass(tmp_path, database):
+    server = ServerProcess(tmp_path, {"DATABASE_URL": database.url, "LOG_LEVEL": "WARNING"}).start()
+    try:
+        server.wait_ready()
+        result = subprocess.run(  # noqa: S603
+            [
+                str(Path(sys.executable).parent / "schemathesis"),
+                "run",
+                f"{server.base_url}/openapi.json",
+                f"--max-examples={EXAMPLES_PER_OPERATION}",
+                f"--seed={SEED}",
+                "--no-color",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    finally:
+        assert server.stop() == 0
+
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "Traceback" not in server.output()
