@@ -8,11 +8,14 @@ official image instead, pulling it if needed.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +32,8 @@ STAND_IN_SCRIPT = PROJECT_ROOT / "tests" / "image" / "build-stand-in-base.sh"
 # Which tarball an imported stand-in came from: a rebuilt tarball is imported again.
 TARBALL_LABEL = "org.groundwork.stand-in-tarball"
 HOW_TO_GET_PODMAN = "make system-packages installs podman, runc and debootstrap (Debian, as root)"
+# Test runs from several checkouts share the machine's image store: one at a time builds.
+STORE_LOCK = Path(tempfile.gettempdir()) / "groundwork-image-test.lock"
 
 
 @dataclass(frozen=True)
@@ -64,8 +69,18 @@ def podman() -> Podman:
     return Podman(executable, containers_conf)
 
 
-@pytest.fixture(scope="session")
-def base_image(podman: Podman) -> BaseImage:
+@pytest.fixture(scope="module")
+def store_lock(podman: Podman) -> Iterator[None]:
+    """Hold the image store alone: another run's cleanup would remove what this one built."""
+    with STORE_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        # A run that was killed may have left its containers behind.
+        podman.remove_test_containers()
+        yield
+
+
+@pytest.fixture(scope="module")
+def base_image(podman: Podman, store_lock: None) -> BaseImage:
     """IMAGE_TEST_BASE if set, else the debootstrap stand-in, built once and kept."""
     if official := os.environ.get("IMAGE_TEST_BASE"):
         if podman("image", "exists", official, check=False).returncode != 0:
