@@ -19,7 +19,7 @@ def test_schemathesis_default_checks_pass(tmp_path, database):
     server = ServerProcess(tmp_path, {"DATABASE_URL": database.url, "LOG_LEVEL": "WARNING"}).start()
     try:
         server.wait_ready()
-        result = subprocess.run(  # noqa: S603
+        result = subprocess.run(
             [
                 str(Path(sys.executable).parent / "schemathesis"),
                 "run",

@@ -75,7 +75,7 @@ class Settings(BaseSettings):
 
     db_pool_size: PositiveInt = 5
     db_max_overflow: Annotated[int, Field(ge=0)] = 5
-    db_pool_timeout: PositiveFloat = 2.0
+    db_pool_timeout: PositiveFloat = 5.0
     db_pool_recycle: PositiveInt = 1800
     db_pool_pre_ping: bool = True
     db_connect_timeout: PositiveInt = 5
