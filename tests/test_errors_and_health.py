@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
 from app.main import create_app
+from tests.conftest import create_database
 from tests.support import assert_problem
 
 
@@ -122,3 +123,15 @@ async def test_every_api_error_is_documented_as_problem_json(client):
                 assert {"422", "503"} <= set(errors), (method, path)
     assert "Problem" in openapi["components"]["schemas"]
     assert "HTTPValidationError" not in openapi["components"]["schemas"]
+
+
+async def test_readiness_says_when_the_schema_is_not_migrated(admin_url):
+    empty = create_database(admin_url, "not_migrated")
+    app = create_app(Settings(_env_file=None, database_url=empty.url))  # type: ignore[call-arg]
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        response = await client.get("/health/db")
+
+    assert assert_problem(response, 503)["detail"] == "the database schema is not migrated yet"

@@ -6,6 +6,7 @@ from http import HTTPStatus
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
+from psycopg.errors import UndefinedTable
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -56,7 +57,11 @@ async def readiness(database: Annotated[Database, Depends(get_database)]) -> Rea
     except TimeoutError:
         reason = "the database did not answer in time"
     except SQLAlchemyError as error:
-        reason = f"the database is unreachable ({database_error_name(error)})"
+        if isinstance(getattr(error, "orig", None), UndefinedTable):
+            # Normal during a first install, until the migration job has run.
+            reason = "the database schema is not migrated yet"
+        else:
+            reason = f"the database is unreachable ({database_error_name(error)})"
     else:
         return Readiness(revision=revision)
     logger.warning("readiness_failed", reason=reason)
