@@ -6,7 +6,7 @@ The schema is built by Alembic, as in production, and every test starts from emp
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -21,6 +21,7 @@ from app.core.config import Settings
 from app.db.migrations import alembic_config
 from app.dev.embedded_postgres import EmbeddedPostgres, ensure_app_database, free_port
 from app.main import create_app
+from tests.processes import ServerProcess
 from tests.support import DatabaseInfo
 
 APP_ROLE = "groundwork_test"
@@ -89,6 +90,32 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+@pytest.fixture
+def start_process(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start `python -m app <command>` processes that stop when the test ends, however it ends."""
+    started: list[ServerProcess] = []
+
+    def start(
+        env: dict[str, str], command: str = "serve", cwd: Path | None = None
+    ) -> ServerProcess:
+        process = ServerProcess(tmp_path, env, command)
+        process.cwd = cwd or process.cwd
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def server(start_process: Callable[..., ServerProcess], database: DatabaseInfo) -> ServerProcess:
+    """The production server (gunicorn, two workers) on the test database, ready."""
+    process = start_process({"DATABASE_URL": database.url})
+    process.wait_ready()
+    return process
+
+
 @pytest.fixture(autouse=True)
 def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
     """Give every database test empty tables, however the previous test ended."""
@@ -97,6 +124,3 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
         info: DatabaseInfo = request.getfixturevalue("database")
         with psycopg.connect(info.admin_url, autocommit=True) as connection:
             connection.execute("TRUNCATE users, tasks CASCADE")
-
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ import httpx
 import psutil
 
 from app.dev.embedded_postgres import free_port
-from tests.conftest import PROJECT_ROOT
+from tests.support import PROJECT_ROOT, child_environment
 
 READY_TIMEOUT_SECONDS = 30
 
@@ -25,16 +25,15 @@ class ServerProcess:
         self.port = free_port()
         self.log_path = workdir / f"server-{self.port}.log"
         metrics_dir = workdir / f"metrics-{self.port}"
-        self.env = {
-            "PATH": os.environ["PATH"],
+        defaults = {
             "ENV": "prod",
             "LOG_LEVEL": "INFO",
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
             "WEB_CONCURRENCY": "2",
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-            **env,
         }
+        self.env = child_environment(**(defaults | env))
         self.command = command
         self.cwd = PROJECT_ROOT
         self.process: subprocess.Popen[bytes] | None = None

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,19 @@ async def create_task(client: httpx.AsyncClient, user_id: str, **fields: Any) ->
     assert response.status_code == 201, response.text
     task: dict[str, Any] = response.json()
     return task
+
+
+def child_environment(**variables: str) -> dict[str, str]:
+    """A clean environment for a child process: PATH, coverage's hooks and `variables`.
+
+    Nothing else leaks in from the developer's shell (such as a DATABASE_URL).
+    """
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if name == "PATH" or name.startswith("COVERAGE_")
+    }
+    return {**inherited, **variables}
 
 
 def running_in_ci() -> bool:

@@ -8,15 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ServerProcess
-
 pytestmark = pytest.mark.slow
 EXAMPLES_PER_OPERATION = 60
 SEED = 20261122
 
 
-def test_schemathesis_default_checks_pass(tmp_path, database):
-    server = ServerProcess(tmp_path, {"DATABASE_URL": database.url, "LOG_LEVEL": "WARNING"}).start()
+def test_schemathesis_default_checks_pass(tmp_path, start_process, database):
+    server = start_process({"DATABASE_URL": database.url, "LOG_LEVEL": "WARNING"})
     try:
         server.wait_ready()
         result = subprocess.run(
@@ -28,6 +26,7 @@ def test_schemathesis_default_checks_pass(tmp_path, database):
                 f"--seed={SEED}",
                 "--no-color",
             ],
+            cwd=tmp_path,  # schemathesis keeps a .schemathesis/ folder in its working directory
             capture_output=True,
             text=True,
             timeout=600,

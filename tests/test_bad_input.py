@@ -147,9 +147,9 @@ async def test_deeply_nested_json_is_a_4xx(client):
 
 
 async def test_request_id_is_echoed_or_generated(client):
-    echoed = await client.get("/health", headers={"X-Request-ID": "abc-123"})
-    generated = await client.get("/health")
-    rejected = await client.get("/health", headers={"X-Request-ID": "bad id\nwith newline"})
+    echoed = await client.get("/health/db", headers={"X-Request-ID": "abc-123"})
+    generated = await client.get("/health/db")
+    rejected = await client.get("/health/db", headers={"X-Request-ID": "bad id\nwith newline"})
 
     assert echoed.headers["x-request-id"] == "abc-123"
     assert len(generated.headers["x-request-id"]) == 32

@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
 
 import httpx
 import psycopg
 import pytest
 
-from tests.processes import ServerProcess
-
 pytestmark = pytest.mark.slow
 CLIENTS = 32
 TASKS = 2_000
 USERS = 10
-
-
-@pytest.fixture
-def server(tmp_path, database) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path, {"DATABASE_URL": database.url, "LOG_LEVEL": "WARNING"})
-    process.start().wait_ready()
-    yield process
-    process.stop()
 
 
 async def run_concurrently(jobs, clients: int = CLIENTS):

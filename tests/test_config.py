@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -10,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from app.core.config import LogFormat, Settings, SettingsError, get_settings
-from tests.conftest import PROJECT_ROOT
+from tests.support import PROJECT_ROOT, child_environment
 
 SECRET = "hunter2-do-not-print"
 URL = f"postgresql://app:{SECRET}@db.internal:5432/groundwork"
@@ -20,7 +19,7 @@ def run_app(command: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "app", command],
         cwd=PROJECT_ROOT,
-        env={"PATH": os.environ["PATH"], **env},
+        env=child_environment(**env),
         capture_output=True,
         text=True,
         timeout=30,

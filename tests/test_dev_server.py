@@ -9,31 +9,29 @@ import httpx
 import pytest
 
 from app.dev.embedded_postgres import EmbeddedPostgres, free_port
-from tests.conftest import PROJECT_ROOT
 from tests.processes import ServerProcess
+from tests.support import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 STARTUP_LIMIT_SECONDS = 10
 
 
-def start_dev_server(workdir, postgres_port: int) -> ServerProcess:
-    server = ServerProcess(
-        workdir,
+def start_dev_server(start_process, workdir, postgres_port: int) -> ServerProcess:
+    # `make run` works in the project folder; here a scratch folder holds .data/ instead.
+    return start_process(
         {
             "EMBEDDED_POSTGRES_PORT": str(postgres_port),
             "ENV": "dev",
             "PYTHONPATH": str(PROJECT_ROOT),
         },
         command="dev",
+        cwd=workdir,
     )
-    # `make run` works in the project folder; here a scratch folder holds .data/ instead.
-    server.cwd = workdir
-    return server.start()
 
 
-def test_make_run_serves_and_keeps_data_between_runs(tmp_path):
+def test_make_run_serves_and_keeps_data_between_runs(start_process, tmp_path):
     postgres_port = free_port()
-    first = start_dev_server(tmp_path, postgres_port)
+    first = start_dev_server(start_process, tmp_path, postgres_port)
     assert first.wait_ready(timeout=STARTUP_LIMIT_SECONDS) < STARTUP_LIMIT_SECONDS
     user = httpx.post(
         first.base_url + "/api/v1/users", json={"email": "kept@example.com", "full_name": "Kept"}
@@ -48,7 +46,7 @@ def test_make_run_serves_and_keeps_data_between_runs(tmp_path):
     assert (data_dir / "PG_VERSION").exists()
     assert not EmbeddedPostgres(data_dir, postgres_port).is_running
 
-    second = start_dev_server(tmp_path, postgres_port)
+    second = start_dev_server(start_process, tmp_path, postgres_port)
     try:
         second.wait_ready()
         fetched = httpx.get(f"{second.base_url}/api/v1/users/{user['id']}/tasks/{task['id']}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -20,7 +19,8 @@ from alembic import command
 from app.core.config import Settings
 from app.db.base import metadata
 from app.db.migrations import MigrationError, alembic_config, head_revisions, upgrade_to_head
-from tests.conftest import PROJECT_ROOT, create_database
+from tests.conftest import create_database
+from tests.support import PROJECT_ROOT, child_environment
 
 
 def migration_config(url: str):
@@ -70,7 +70,7 @@ def run_migrate(url: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "app", "migrate"],
         cwd=PROJECT_ROOT,
-        env={"PATH": os.environ["PATH"], "DATABASE_URL": url, "ENV": "prod", **env},
+        env=child_environment(DATABASE_URL=url, ENV="prod", **env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -19,22 +19,14 @@ REQUESTS = 40
 
 
 @pytest.fixture
-def service(tmp_path, database) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path, {"DATABASE_URL": database.url}).start()
-    process.wait_ready()
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def prometheus(tmp_path: Path, service: ServerProcess) -> Iterator[str]:
+def prometheus(tmp_path: Path, server: ServerProcess) -> Iterator[str]:
     binary = require_tool("prometheus", "make system-packages installs Debian's prometheus")
     config = tmp_path / "prometheus.yml"
     config.write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         "scrape_configs:\n"
         "  - job_name: groundwork\n"
-        f"    static_configs: [{{targets: ['127.0.0.1:{service.port}']}}]\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{server.port}']}}]\n"
     )
     port = free_port()
     with (tmp_path / "prometheus.log").open("wb") as log:
@@ -71,11 +63,11 @@ def wait_for(prometheus: str, promql: str, expected: float, within: float = 30) 
         time.sleep(0.5)
 
 
-def test_prometheus_scrapes_the_sum_over_all_workers(service, prometheus):
+def test_prometheus_scrapes_the_sum_over_all_workers(server, prometheus):
     wait_for(prometheus, 'up{job="groundwork"}', 1)
 
     for _ in range(REQUESTS):
-        response = httpx.get(f"{service.base_url}/api/v1/users", headers={"Connection": "close"})
+        response = httpx.get(f"{server.base_url}/api/v1/users", headers={"Connection": "close"})
         assert response.status_code == 200
 
     wait_for(prometheus, 'sum(http_requests_total{handler="/api/v1/users",status="200"})', REQUESTS)

@@ -8,7 +8,6 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -18,14 +17,6 @@ from tests.processes import ServerProcess
 
 pytestmark = pytest.mark.slow
 USERS = "/api/v1/users"
-
-
-@pytest.fixture
-def server(tmp_path, database) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path, {"DATABASE_URL": database.url}).start()
-    process.wait_ready()
-    yield process
-    process.stop()
 
 
 def scrape(server: ServerProcess) -> dict[str, float]:

@@ -55,8 +55,8 @@ from tests.bench.servers import (
     process_tree_cpu_seconds,
     start_server,
 )
+from tests.support import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 2
 APPLICATION = "app"
 BASELINE_MODULES = {

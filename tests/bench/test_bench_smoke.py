@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import require_tool
+from tests.support import PROJECT_ROOT, require_tool
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TINY_RUN = {
     "BENCH_DURATION": "1",
     "BENCH_WARMUP": "0",

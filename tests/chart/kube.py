@@ -11,7 +11,8 @@ from typing import Any
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from tests.support import PROJECT_ROOT
+
 CHART = PROJECT_ROOT / "charts" / "groundwork"
 RELEASE = "gw"
 NAMESPACE = "groundwork"

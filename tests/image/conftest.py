@@ -21,9 +21,8 @@ import pytest
 
 # The chart tests' fixtures: the real helm, and the chart rendered with some values.
 from tests.chart.conftest import helm, render  # noqa: F401
-from tests.conftest import PROJECT_ROOT
 from tests.image.podman import CACHE_DIR, CONTAINERS_CONF, REPORT, NetworkState, Podman
-from tests.support import require_tool, running_in_ci
+from tests.support import PROJECT_ROOT, require_tool, running_in_ci
 
 IMAGE = "localhost/groundwork:image-test"
 STAND_IN_BASE = "localhost/groundwork-stand-in-python:3.11-bookworm"

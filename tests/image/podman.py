@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.chart.kube import Manifest, Release
-from tests.conftest import PROJECT_ROOT
+from tests.support import PROJECT_ROOT
 
 CACHE_DIR = PROJECT_ROOT / ".cache" / "image"
 # crun fails on cgroup v1 hosts; runc refuses podman's default open-files limit (1048576) where
