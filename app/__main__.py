@@ -12,7 +12,6 @@ from dotenv import dotenv_values
 
 from app.core.config import SettingsError, get_server_settings, get_settings
 from app.core.logging import configure_logging, get_logger
-from app.db.migrations import MigrationError, upgrade_to_head
 
 GUNICORN = [sys.executable, "-m", "gunicorn", "--config", "python:app.server.gunicorn_conf"]
 DEV_DATA_DIR = Path(".data/postgres")
@@ -24,6 +23,9 @@ logger = get_logger("groundwork.cli")
 
 def migrate() -> int:
     """Wait for the database and upgrade it to head; exit non-zero with one line on failure."""
+    # Imported here: `serve` must not pay for Alembic and the models before gunicorn starts.
+    from app.db.migrations import MigrationError, upgrade_to_head
+
     settings = get_settings()
     configure_logging(settings.log_level, settings.resolved_log_format, settings.secret_values())
     try:

@@ -16,7 +16,11 @@ from app.core.config import Settings, get_settings
 from app.core.errors import database_error_name, install_error_handlers, use_problem_media_type
 from app.core.logging import configure_logging, get_logger
 from app.core.metrics import install_metrics
-from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.core.middleware import (
+    BodySizeLimitMiddleware,
+    LivenessMiddleware,
+    RequestContextMiddleware,
+)
 from app.db.database import Database
 from app.health.routes import router as health_router
 from app.modules.task.routes import router as task_router
@@ -93,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     install_metrics(app, settings)
+    app.add_middleware(LivenessMiddleware)
     app.include_router(health_router)
     app.include_router(user_router)
     app.include_router(task_router)

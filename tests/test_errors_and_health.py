@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
+from app.health.routes import Liveness
 from app.main import create_app
 from tests.conftest import create_database
 from tests.support import assert_problem
@@ -135,3 +136,19 @@ async def test_readiness_says_when_the_schema_is_not_migrated(admin_url):
         response = await client.get("/health/db")
 
     assert assert_problem(response, 503)["detail"] == "the database schema is not migrated yet"
+
+
+async def test_liveness_answers_like_its_documented_route(client, app):
+    response = await client.get("/health")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert response.headers["content-type"] == "application/json"
+    assert Liveness().model_dump_json().encode() == response.content
+    assert app.openapi()["paths"]["/health"]["get"]["responses"]["200"]
+
+
+async def test_concurrent_readiness_probes_share_one_check(client):
+    responses = await asyncio.gather(*(client.get("/health/db") for _ in range(20)))
+
+    assert {response.status_code for response in responses} == {200}

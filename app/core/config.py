@@ -73,11 +73,15 @@ class Settings(BaseSettings):
     database_password: SecretStr | None = None
     migration_database_url: SecretStr | None = None
 
-    db_pool_size: PositiveInt = 5
-    db_max_overflow: Annotated[int, Field(ge=0)] = 5
+    # A fixed pool sized to a worker's concurrency: overflow connections are closed as soon
+    # as they are returned, so under steady load they would reconnect on every request.
+    db_pool_size: PositiveInt = 10
+    db_max_overflow: Annotated[int, Field(ge=0)] = 0
     db_pool_timeout: PositiveFloat = 5.0
     db_pool_recycle: PositiveInt = 1800
-    db_pool_pre_ping: bool = True
+    # Off: a dead connection is noticed on first use and the whole pool is refreshed then.
+    # On: one extra round trip per checkout, for servers that drop idle connections.
+    db_pool_pre_ping: bool = False
     db_connect_timeout: PositiveInt = 5
     db_statement_timeout_ms: Annotated[int, Field(ge=0)] = 10_000
     db_pgbouncer: bool = False

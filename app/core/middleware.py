@@ -29,6 +29,33 @@ access_logger = get_logger("groundwork.access")
 error_logger = get_logger("groundwork.error")
 
 
+LIVENESS_PATH = "/health"
+LIVENESS_BODY = b'{"status":"ok"}'
+
+
+class LivenessMiddleware:
+    """Answer `GET /health` before anything else runs.
+
+    Liveness must cost next to nothing and depend on nothing that could hang: kubelet
+    restarts the pod when it fails. The route in `app.health` documents the same answer.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection scope."""
+        if scope["type"] != "http" or scope["path"] != LIVENESS_PATH or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(LIVENESS_BODY)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": LIVENESS_BODY})
+
+
 class PayloadTooLargeError(Exception):
     """The request body exceeded the configured limit while streaming."""
 

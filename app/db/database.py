@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy import event, text
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from app.core.config import Settings
 from app.db.pool_metrics import instrument_pool, track_connection_wait
 
 # The transaction-scoped setting the tasks row-level security policy reads.
 ACTING_USER_SETTING = "app.current_user_id"
+# A pooled connection idle this long is tested before reuse (when pre-ping is off).
+IDLE_PING_AFTER_SECONDS = 0.25
 
 
 def connect_args(settings: Settings) -> dict[str, Any]:
@@ -36,35 +39,85 @@ def connect_args(settings: Settings) -> dict[str, Any]:
     return args
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    """Create the async engine and its connection pool, sized by settings."""
+def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
+    """Create an async engine and its connection pool, sized by settings.
+
+    Args:
+        settings: Where to connect, pool size and timeouts.
+        pool_size: A fixed size instead of the settings' (for the readiness connection).
+    """
     engine = create_async_engine(
         settings.sqlalchemy_url(),
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
+        pool_size=pool_size or settings.db_pool_size,
+        max_overflow=0 if pool_size else settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=settings.db_pool_recycle,
         pool_pre_ping=settings.db_pool_pre_ping,
         connect_args=connect_args(settings),
     )
-    instrument_pool(engine, capacity=settings.db_pool_size + settings.db_max_overflow)
+    if not settings.db_pool_pre_ping:
+        ping_idle_connections(engine, IDLE_PING_AFTER_SECONDS)
     return engine
 
 
+def ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Test a pooled connection before reuse only when it sat idle for `idle_seconds`.
+
+    Busy connections skip the round trip a pre-ping costs on every checkout, while one that
+    idled through a database restart (say, in a worker no request reached meanwhile) is
+    replaced with a fresh connection instead of failing the next request.
+
+    Args:
+        engine: The engine whose pool is guarded.
+        idle_seconds: How long a connection may idle before it is tested.
+    """
+    dialect = engine.dialect
+
+    def remember_checkin(_: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    def ping_if_idle(dbapi_connection: Any, record: Any, _: Any) -> None:
+        checked_in_at = record.info.get("checked_in_at")
+        if checked_in_at is None or time.monotonic() - checked_in_at < idle_seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            # The pool discards the connection and checks out a new one.
+            raise DisconnectionError("idle connection failed its ping") from error
+
+    event.listen(engine.sync_engine, "checkin", remember_checkin)
+    event.listen(engine.sync_engine, "checkout", ping_if_idle)
+
+
+@asynccontextmanager
+async def _checked_out(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    with track_connection_wait():
+        connection = await engine.connect()
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
 class Database:
-    """Owns the engine; hands out sessions inside explicit transactions."""
+    """Owns the engine; hands out connections for one read or one explicit transaction."""
 
     def __init__(self, settings: Settings) -> None:
         self.engine = create_engine(settings)
-        self._sessions = async_sessionmaker(
-            self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=False
-        )
+        instrument_pool(self.engine, capacity=settings.db_pool_size + settings.db_max_overflow)
+        # Readiness has a connection of its own: a pool busy with traffic must not make the
+        # pod look unready, while a database that does not answer still does.
+        self._health_engine = create_engine(settings, pool_size=1)
         self._health_timeout = settings.db_health_timeout
+        self._health_check: asyncio.Future[str | None] | None = None
+        # Same pool; the connection is in autocommit only while checked out for a read.
+        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def transaction(
         self, acting_user_id: uuid.UUID | None = None
-    ) -> AsyncIterator[AsyncSession]:
+    ) -> AsyncIterator[AsyncConnection]:
         """Run a unit of work in one transaction: commit on success, roll back on error.
 
         Args:
@@ -72,29 +125,51 @@ class Database:
                 authentication exists, user-scoped routes pass the user of the URL.
 
         Yields:
-            A session bound to the open transaction.
+            A connection inside the open transaction.
         """
-        async with self._sessions() as session, session.begin():
-            with track_connection_wait():
-                await session.connection()
+        async with _checked_out(self.engine) as connection, connection.begin():
             if acting_user_id is not None:
-                await session.exec(
-                    text("SELECT set_config(:name, :value, true)"),  # type: ignore[call-overload]
-                    params={"name": ACTING_USER_SETTING, "value": str(acting_user_id)},
+                await connection.execute(
+                    text("SELECT set_config(:name, :value, true)"),
+                    {"name": ACTING_USER_SETTING, "value": str(acting_user_id)},
                 )
-            yield session
+            yield connection
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """Lend a connection for a single read statement, outside an explicit transaction.
+
+        One statement is atomic on its own; skipping BEGIN and COMMIT saves two round trips.
+        Reads that must act as a user (row-level security) need `transaction()` instead.
+
+        Yields:
+            A connection in autocommit mode.
+        """
+        async with _checked_out(self._autocommit_engine) as connection:
+            yield connection
 
     async def schema_revision(self) -> str | None:
         """Return the applied Alembic revision, bounded by the health timeout.
+
+        Probes that arrive while a check runs share its answer instead of queueing.
 
         Raises:
             TimeoutError: The database did not answer in time.
             sqlalchemy.exc.SQLAlchemyError: The database is unreachable.
         """
-        async with asyncio.timeout(self._health_timeout), self.engine.connect() as connection:
+        if self._health_check is None or self._health_check.done():
+            self._health_check = asyncio.ensure_future(self._read_schema_revision())
+        return await asyncio.shield(self._health_check)
+
+    async def _read_schema_revision(self) -> str | None:
+        async with (
+            asyncio.timeout(self._health_timeout),
+            self._health_engine.connect() as connection,
+        ):
             result = await connection.execute(text("SELECT version_num FROM alembic_version"))
             return result.scalar_one_or_none()
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+        await self._health_engine.dispose()

@@ -1,17 +1,21 @@
-"""Generic data access shared by every domain repository: keyset pages and versioned writes."""
+"""Generic data access shared by every domain repository: keyset pages and versioned writes.
+
+Statements are SQLAlchemy Core over the SQLModel tables and return row mappings, which the
+read schemas validate directly: a request is one statement or one short transaction, so the
+ORM's identity map and unit of work would cost CPU without buying anything.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, Generic, TypeVar
 
 from psycopg import errors as pg_errors
-from sqlalchemy import ColumnElement, delete, update
+from sqlalchemy import ColumnElement, RowMapping, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.errors import ConflictError, NotFoundError, VersionConflictError
 from app.db.base import EntityBase, utc_now
@@ -34,53 +38,58 @@ class Repository(Generic[EntityT]):
     entity_name: ClassVar[str]
     duplicate_message: ClassVar[str]
 
-    def __init__(self, session: AsyncSession, *scope: ColumnElement[bool]) -> None:
-        self.session = session
+    def __init__(self, connection: AsyncConnection, *scope: ColumnElement[bool]) -> None:
+        self.connection = connection
         self.scope = scope
 
-    async def get(self, entity_id: uuid.UUID) -> EntityT | None:
-        """Return the entity with `entity_id`, or None."""
-        result = await self.session.exec(
-            select(self.model).where(self.model.id == entity_id, *self.scope)
+    @property
+    def table(self) -> Table:
+        """The model's table."""
+        table: Table = self.model.__table__
+        return table
+
+    async def get(self, entity_id: uuid.UUID) -> RowMapping | None:
+        """Return the row with `entity_id`, or None."""
+        result = await self.connection.execute(
+            select(self.table).where(self.table.c.id == entity_id, *self.scope)
         )
-        entity: EntityT | None = result.one_or_none()
-        return entity
+        return result.mappings().one_or_none()
 
     async def page(
         self, *criteria: ColumnElement[bool], after: uuid.UUID | None, limit: int
-    ) -> list[EntityT]:
-        """Return up to `limit + 1` entities ordered by id, starting after the cursor.
+    ) -> Sequence[RowMapping]:
+        """Return up to `limit + 1` rows ordered by id, starting after the cursor.
 
         The extra row tells the caller whether another page follows. UUIDv7 ids are
         time-ordered and indexed, so every page costs the same: an index range scan from
         the cursor, never an OFFSET that reads and discards earlier rows.
         """
         statement = (
-            select(self.model)
+            select(self.table)
             .where(*self.scope, *criteria)
-            .order_by(self.model.id)
+            .order_by(self.table.c.id)
             .limit(limit + 1)
         )
         if after is not None:
-            statement = statement.where(self.model.id > after)
-        result = await self.session.exec(statement)
-        return list(result.all())
+            statement = statement.where(self.table.c.id > after)
+        result = await self.connection.execute(statement)
+        return result.mappings().all()
 
-    async def add(self, entity: EntityT) -> EntityT:
-        """Insert `entity`.
+    async def add(self, entity: EntityT) -> RowMapping:
+        """Insert `entity` (its id and timestamps are set by the model) and return the row.
 
         Raises:
             ConflictError: A unique constraint is violated.
             MissingReferenceError: A foreign key names a row that does not exist.
         """
-        self.session.add(entity)
+        statement = insert(self.table).values(entity.model_dump()).returning(*self.table.c)
         with self._integrity_errors_as_domain_errors():
-            await self.session.flush()
-        return entity
+            result = await self.connection.execute(statement)
+        return result.mappings().one()
 
     async def update(
         self, entity_id: uuid.UUID, changes: dict[str, Any], expected_version: int | None
-    ) -> EntityT | None:
+    ) -> RowMapping | None:
         """Apply `changes` atomically and bump the version.
 
         Args:
@@ -90,39 +99,39 @@ class Repository(Generic[EntityT]):
                 (optimistic concurrency); otherwise the last write wins.
 
         Returns:
-            The updated entity, or None when no row has `entity_id`.
+            The updated row, or None when no row has `entity_id`.
 
         Raises:
             VersionConflictError: The row exists but is no longer at `expected_version`.
             ConflictError: The change violates a unique constraint.
         """
+        columns = self.table.c
         statement = (
-            update(self.model)
-            .where(self.model.id == entity_id, *self.scope)
-            .values(**changes, version=self.model.version + 1, updated_at=utc_now())
-            .returning(self.model)
-            .execution_options(synchronize_session=False)
+            update(self.table)
+            .where(columns.id == entity_id, *self.scope)
+            .values(**changes, version=columns.version + 1, updated_at=utc_now())
+            .returning(*columns)
         )
         if expected_version is not None:
-            statement = statement.where(self.model.version == expected_version)
+            statement = statement.where(columns.version == expected_version)
         with self._integrity_errors_as_domain_errors():
-            result = await self.session.exec(statement)
-        entity: EntityT | None = result.scalar_one_or_none()
-        if entity is None and expected_version is not None and await self.get(entity_id):
+            result = await self.connection.execute(statement)
+        row = result.mappings().one_or_none()
+        if row is None and expected_version is not None and await self.get(entity_id):
             raise VersionConflictError(
                 f"the {self.entity_name} is no longer at version {expected_version}; "
                 "read it again and retry"
             )
-        return entity
+        return row
 
     async def delete(self, entity_id: uuid.UUID) -> bool:
         """Delete the row with `entity_id`; return whether one existed."""
         statement = (
-            delete(self.model)
-            .where(self.model.id == entity_id, *self.scope)
-            .returning(self.model.id)
+            delete(self.table)
+            .where(self.table.c.id == entity_id, *self.scope)
+            .returning(self.table.c.id)
         )
-        result = await self.session.exec(statement)
+        result = await self.connection.execute(statement)
         return result.scalar_one_or_none() is not None
 
     @contextmanager

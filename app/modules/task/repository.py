@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db.repository import Repository
 from app.modules.task.models import Task
@@ -18,5 +18,5 @@ class TaskRepository(Repository[Task]):
     entity_name = "task"
     duplicate_message = "the task already exists"
 
-    def __init__(self, session: AsyncSession, owner_id: uuid.UUID) -> None:
-        super().__init__(session, col(Task.user_id) == owner_id)
+    def __init__(self, connection: AsyncConnection, owner_id: uuid.UUID) -> None:
+        super().__init__(connection, col(Task.user_id) == owner_id)

@@ -28,7 +28,7 @@ router = APIRouter(prefix=f"{API_V1}/users/{{user_id}}/tasks", tags=["tasks"])
 WRITE_ITEM_PROBLEMS = responses(WRITE_PROBLEMS, problem_responses(HTTPStatus.NOT_FOUND))
 
 
-def get_task_service(database: Annotated[Database, Depends(get_database)]) -> TaskService:
+async def get_task_service(database: Annotated[Database, Depends(get_database)]) -> TaskService:
     """Provide the task service for one request."""
     return TaskService(database)
 

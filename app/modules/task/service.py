@@ -41,10 +41,12 @@ class TaskService:
             NotFoundError: No such user.
         """
         criteria = [] if status is None else [col(Task.status) == status]
-        async with self.database.transaction(acting_user_id=user_id) as session:
-            if await UserRepository(session).get(user_id) is None:
+        async with self.database.transaction(acting_user_id=user_id) as connection:
+            if await UserRepository(connection).get(user_id) is None:
                 raise user_not_found(user_id)
-            tasks = await TaskRepository(session, user_id).page(*criteria, after=after, limit=limit)
+            tasks = await TaskRepository(connection, user_id).page(
+                *criteria, after=after, limit=limit
+            )
         return page_of(TaskRead, tasks, limit)
 
     async def get(self, user_id: uuid.UUID, task_id: uuid.UUID) -> TaskRead:
@@ -53,8 +55,8 @@ class TaskService:
         Raises:
             NotFoundError: No such task for this user.
         """
-        async with self.database.transaction(acting_user_id=user_id) as session:
-            task = await TaskRepository(session, user_id).get(task_id)
+        async with self.database.transaction(acting_user_id=user_id) as connection:
+            task = await TaskRepository(connection, user_id).get(task_id)
         if task is None:
             raise task_not_found(user_id, task_id)
         return TaskRead.model_validate(task)
@@ -66,8 +68,8 @@ class TaskService:
             NotFoundError: No such user.
         """
         try:
-            async with self.database.transaction(acting_user_id=user_id) as session:
-                task = await TaskRepository(session, user_id).add(
+            async with self.database.transaction(acting_user_id=user_id) as connection:
+                task = await TaskRepository(connection, user_id).add(
                     Task(user_id=user_id, **data.model_dump())
                 )
         except MissingReferenceError:
@@ -86,8 +88,8 @@ class TaskService:
             NotFoundError: No such task for this user.
             VersionConflictError: The task changed since the client read it.
         """
-        async with self.database.transaction(acting_user_id=user_id) as session:
-            task = await TaskRepository(session, user_id).update(
+        async with self.database.transaction(acting_user_id=user_id) as connection:
+            task = await TaskRepository(connection, user_id).update(
                 task_id, data.changes(), data.version
             )
         if task is None:
@@ -100,6 +102,6 @@ class TaskService:
         Raises:
             NotFoundError: No such task for this user.
         """
-        async with self.database.transaction(acting_user_id=user_id) as session:
-            if not await TaskRepository(session, user_id).delete(task_id):
+        async with self.database.transaction(acting_user_id=user_id) as connection:
+            if not await TaskRepository(connection, user_id).delete(task_id):
                 raise task_not_found(user_id, task_id)

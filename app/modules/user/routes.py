@@ -27,7 +27,7 @@ from app.modules.user.service import UserService
 router = APIRouter(prefix=f"{API_V1}/users", tags=["users"])
 
 
-def get_user_service(database: Annotated[Database, Depends(get_database)]) -> UserService:
+async def get_user_service(database: Annotated[Database, Depends(get_database)]) -> UserService:
     """Provide the user service for one request."""
     return UserService(database)
 

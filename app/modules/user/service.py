@@ -25,8 +25,8 @@ class UserService:
 
     async def list(self, *, after: uuid.UUID | None, limit: int) -> Page[UserRead]:
         """Return one page of users in creation order."""
-        async with self.database.transaction() as session:
-            users = await UserRepository(session).page(after=after, limit=limit)
+        async with self.database.read() as connection:
+            users = await UserRepository(connection).page(after=after, limit=limit)
         return page_of(UserRead, users, limit)
 
     async def get(self, user_id: uuid.UUID) -> UserRead:
@@ -35,8 +35,8 @@ class UserService:
         Raises:
             NotFoundError: No such user.
         """
-        async with self.database.transaction() as session:
-            user = await UserRepository(session).get(user_id)
+        async with self.database.read() as connection:
+            user = await UserRepository(connection).get(user_id)
         if user is None:
             raise user_not_found(user_id)
         return UserRead.model_validate(user)
@@ -47,8 +47,8 @@ class UserService:
         Raises:
             ConflictError: The email is taken (in any letter case).
         """
-        async with self.database.transaction() as session:
-            user = await UserRepository(session).add(User(**data.model_dump()))
+        async with self.database.transaction() as connection:
+            user = await UserRepository(connection).add(User(**data.model_dump()))
         return UserRead.model_validate(user)
 
     async def update(self, user_id: uuid.UUID, data: UserUpdate) -> UserRead:
@@ -59,8 +59,8 @@ class UserService:
             VersionConflictError: The user changed since the client read it.
             ConflictError: The new email is taken.
         """
-        async with self.database.transaction() as session:
-            user = await UserRepository(session).update(user_id, data.changes(), data.version)
+        async with self.database.transaction() as connection:
+            user = await UserRepository(connection).update(user_id, data.changes(), data.version)
         if user is None:
             raise user_not_found(user_id)
         return UserRead.model_validate(user)
@@ -71,6 +71,6 @@ class UserService:
         Raises:
             NotFoundError: No such user.
         """
-        async with self.database.transaction() as session:
-            if not await UserRepository(session).delete(user_id):
+        async with self.database.transaction() as connection:
+            if not await UserRepository(connection).delete(user_id):
                 raise user_not_found(user_id)
