@@ -79,8 +79,9 @@ class Settings(BaseSettings):
     db_max_overflow: Annotated[int, Field(ge=0)] = 0
     db_pool_timeout: PositiveFloat = 5.0
     db_pool_recycle: PositiveInt = 1800
-    # Off: a dead connection is noticed on first use and the whole pool is refreshed then.
-    # On: one extra round trip per checkout, for servers that drop idle connections.
+    # Off: only connections idle for IDLE_PING_AFTER_SECONDS are pinged, which covers a
+    # database restart. On: one extra round trip per checkout, for poolers that drop
+    # server connections at any time.
     db_pool_pre_ping: bool = False
     db_connect_timeout: PositiveInt = 5
     db_statement_timeout_ms: Annotated[int, Field(ge=0)] = 10_000
