@@ -1,9 +1,10 @@
 """Baseline for the database-backed endpoints: bare FastAPI on a plain psycopg pool.
 
-It runs the same SQL as the application (one transaction per request, the row-level security
-setting on task routes, keyset pages of `limit + 1` rows) and returns the rows as JSON, with
-nothing around it: no ORM, no middleware, no metrics, no logging, no problem details. What
-the application loses to it is what the foundation costs.
+It runs the same SQL as the application (a single read in autocommit, everything else in one
+transaction, the row-level security setting on task routes, keyset pages of `limit + 1`
+rows) and returns the rows as JSON, with nothing around it: no ORM, no middleware, no
+metrics, no logging, no problem details. What the application loses to it is what the
+foundation costs.
 
 Settings: `BASELINE_DATABASE_URL`, and pool bounds `BASELINE_POOL_MIN`, `BASELINE_POOL_MAX`,
 `BASELINE_POOL_TIMEOUT` (the harness copies the application's defaults).
@@ -37,7 +38,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         min_size=int(os.environ.get("BASELINE_POOL_MIN", "5")),
         max_size=int(os.environ.get("BASELINE_POOL_MAX", "10")),
         timeout=float(os.environ.get("BASELINE_POOL_TIMEOUT", "2")),
-        kwargs={"row_factory": dict_row},
+        kwargs={"row_factory": dict_row, "autocommit": True},
         open=False,
     )
     await pool.open()
@@ -68,9 +69,16 @@ class TaskChanges(BaseModel):
 
 @asynccontextmanager
 async def connection(request: Request) -> AsyncIterator[AsyncConnection[DictRow]]:
-    """Borrow a connection; leaving the block commits (or rolls back on error)."""
+    """Borrow a connection in autocommit, for a single statement."""
     pool: AsyncConnectionPool[AsyncConnection[DictRow]] = request.app.state.pool
     async with pool.connection() as borrowed:
+        yield borrowed
+
+
+@asynccontextmanager
+async def transaction(request: Request) -> AsyncIterator[AsyncConnection[DictRow]]:
+    """Borrow a connection inside a transaction: commit on success, roll back on error."""
+    async with connection(request) as borrowed, borrowed.transaction():
         yield borrowed
 
 
@@ -84,7 +92,7 @@ def found(row: DictRow | None) -> DictRow:
 @app.get("/health/db")
 async def readiness(request: Request) -> dict[str, Any]:
     """Read the schema revision, like the application's readiness probe."""
-    async with connection(request) as db:
+    async with transaction(request) as db:
         row = await (await db.execute("SELECT version_num FROM alembic_version")).fetchone()
     return {"status": "ok", "revision": found(row)["version_num"]}
 
@@ -106,7 +114,7 @@ async def list_tasks(
 ) -> dict[str, Any]:
     """Return one keyset page of the user's tasks."""
     keyset = "" if cursor is None else " AND id > %(cursor)s"
-    async with connection(request) as db:
+    async with transaction(request) as db:
         await db.execute(ACTING_USER, [str(user_id)])
         user = await (await db.execute("SELECT id FROM users WHERE id = %s", [user_id])).fetchone()
         found(user)
@@ -124,7 +132,7 @@ async def list_tasks(
 @app.post("/api/v1/users/{user_id}/tasks", status_code=201)
 async def create_task(request: Request, user_id: uuid.UUID, task: TaskIn) -> DictRow:
     """Insert a task and return its row."""
-    async with connection(request) as db:
+    async with transaction(request) as db:
         await db.execute(ACTING_USER, [str(user_id)])
         cursor = await db.execute(
             "INSERT INTO tasks (id, version, created_at, updated_at, user_id, title, description,"
@@ -140,7 +148,7 @@ async def update_task(
     request: Request, user_id: uuid.UUID, task_id: uuid.UUID, changes: TaskChanges
 ) -> DictRow:
     """Change a task's title, bump its version and return its row."""
-    async with connection(request) as db:
+    async with transaction(request) as db:
         await db.execute(ACTING_USER, [str(user_id)])
         cursor = await db.execute(
             "UPDATE tasks SET title = %s, version = version + 1, updated_at = now()"
