@@ -72,7 +72,7 @@ def test_metrics_cover_pool_build_and_latency(server):
     assert metrics["db_pool_connections_in_use"] == 0
     assert metrics["db_pool_requests_waiting"] == 0
     assert metrics["groundwork_build_info"] == 1
-    assert metrics[f"http_request_duration_seconds_count{{handler={USERS},status=None}}"] == 3
+    assert metrics[f"http_request_duration_seconds_count{{handler={USERS},status=200}}"] == 3
     assert not any("handler=/health" in key or "handler=/metrics" in key for key in metrics)
 
 
