@@ -11,6 +11,7 @@ import pytest
 pytestmark = pytest.mark.slow
 EXAMPLES_PER_OPERATION = 60
 SEED = 20261122
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 def test_schemathesis_default_checks_pass(tmp_path, start_process, database):
@@ -20,6 +21,7 @@ def test_schemathesis_default_checks_pass(tmp_path, start_process, database):
         result = subprocess.run(
             [
                 str(Path(sys.executable).parent / "schemathesis"),
+                f"--config-file={CONFIG}",
                 "run",
                 f"{server.base_url}/openapi.json",
                 f"--max-examples={EXAMPLES_PER_OPERATION}",

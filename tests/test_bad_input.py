@@ -114,7 +114,7 @@ async def test_patch_rejects_null_for_required_fields_and_empty_bodies(client):
 
     assert_problem(await client.patch(url, json={"email": None}), 422)
     assert_problem(await client.patch(url, json={}), 422)
-    assert_problem(await client.patch(url, json={"version": 1}), 422)
+    assert_problem(await client.patch(url, json={"version": 2}), 422)
     assert (await client.get(url)).json() == user
 
 

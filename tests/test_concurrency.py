@@ -59,15 +59,16 @@ async def test_conditional_updates_never_lose_a_write(server):
         url = f"{tasks}/{task['id']}"
 
         async def increment() -> int:
-            """Read, add one, write back with the version read; retry on 409."""
+            """Read, add one, write back if the ETag read is still current; retry on 412."""
             conflicts = 0
             while True:
-                current = (await client.get(url)).json()
-                body = {"title": str(int(current["title"]) + 1), "version": current["version"]}
-                response = await client.patch(url, json=body)
+                current = await client.get(url)
+                body = {"title": str(int(current.json()["title"]) + 1)}
+                precondition = {"If-Match": current.headers["etag"]}
+                response = await client.patch(url, json=body, headers=precondition)
                 if response.status_code == 200:
                     return conflicts
-                assert response.status_code == 409, response.text
+                assert response.status_code == 412, response.text
                 conflicts += 1
 
         conflicts = await run_concurrently(increment() for _ in range(writers))
@@ -85,12 +86,13 @@ async def test_racing_writers_with_one_version_exactly_one_wins(server):
         ).json()
         url = f"/api/v1/users/{user['id']}"
         responses = await run_concurrently(
-            client.patch(url, json={"full_name": f"writer {n}", "version": 1}) for n in range(16)
+            client.patch(url, json={"full_name": f"writer {n}"}, headers={"If-Match": '"1"'})
+            for n in range(16)
         )
         final = (await client.get(url)).json()
 
     statuses = Counter(response.status_code for response in responses)
-    assert statuses == {200: 1, 409: 15}
+    assert statuses == {200: 1, 412: 15}
     winner = next(r.json() for r in responses if r.status_code == 200)
     assert final["full_name"] == winner["full_name"]
     assert final["version"] == 2

@@ -126,6 +126,24 @@ async def test_every_api_error_is_documented_as_problem_json(client):
     assert "HTTPValidationError" not in openapi["components"]["schemas"]
 
 
+async def test_conditional_requests_are_documented(client):
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    items = ["/api/v1/users/{user_id}", "/api/v1/users/{user_id}/tasks/{task_id}"]
+    collections = ["/api/v1/users", "/api/v1/users/{user_id}/tasks"]
+
+    for path in items:
+        assert "ETag" in paths[path]["get"]["responses"]["200"]["headers"], path
+        assert "ETag" in paths[path]["patch"]["responses"]["200"]["headers"], path
+        for method in ("patch", "delete"):
+            operation = paths[path][method]
+            assert "412" in operation["responses"], (method, path)
+            assert {"name": "If-Match", "in": "header"}.items() <= next(
+                parameter for parameter in operation["parameters"] if parameter["in"] == "header"
+            ).items()
+    for path in collections:
+        assert {"ETag", "Location"} <= set(paths[path]["post"]["responses"]["201"]["headers"])
+
+
 async def test_readiness_says_when_the_schema_is_not_migrated(admin_url):
     empty = create_database(admin_url, "not_migrated")
     app = create_app(Settings(_env_file=None, database_url=empty.url))  # type: ignore[call-arg]

@@ -77,21 +77,25 @@ async def test_update_can_clear_nullable_fields_but_not_the_title(client):
     assert_problem(nulled_title, 422)
 
 
-async def test_versioned_update_of_a_task(client):
+async def test_conditional_update_and_delete_of_a_task(client):
     user = await create_user(client)
     task = await create_task(client, user["id"])
     url = tasks_url(user["id"], task["id"])
+    first = {"If-Match": '"1"'}
 
-    ok = await client.patch(url, json={"title": "a", "version": 1})
-    stale = await client.patch(url, json={"title": "b", "version": 1})
+    ok = await client.patch(url, json={"title": "a"}, headers=first)
+    stale = await client.patch(url, json={"title": "b"}, headers=first)
     missing = await client.patch(
-        tasks_url(user["id"], str(uuid.uuid4())), json={"title": "c", "version": 1}
+        tasks_url(user["id"], str(uuid.uuid4())), json={"title": "c"}, headers=first
     )
+    stale_delete = await client.delete(url, headers=first)
 
-    assert ok.json()["version"] == 2
-    assert_problem(stale, 409)
+    assert (ok.json()["version"], ok.headers["etag"]) == (2, '"2"')
+    assert_problem(stale, 412)
     assert_problem(missing, 404)
-    assert (await client.get(url)).json()["title"] == "a"
+    assert_problem(stale_delete, 412)
+    fetched = await client.get(url)
+    assert (fetched.json()["title"], fetched.headers["etag"]) == ("a", '"2"')
 
 
 async def test_delete(client):

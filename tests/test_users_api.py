@@ -27,9 +27,11 @@ async def test_create_then_read_back(client):
         "created_at": None,
         "updated_at": None,
     }
+    assert created.headers["etag"] == '"1"'
     fetched = await client.get(f"{USERS}/{user['id']}")
     assert fetched.status_code == 200
     assert fetched.json() == user
+    assert fetched.headers["etag"] == '"1"'
 
 
 async def test_email_is_unique_whatever_the_case(client):
@@ -52,6 +54,7 @@ async def test_update_changes_only_the_fields_sent(client):
     assert updated["full_name"] == "Ada King"
     assert updated["email"] == user["email"]
     assert updated["version"] == 2
+    assert response.headers["etag"] == '"2"'
     assert updated["updated_at"] > user["updated_at"]
 
 
@@ -64,31 +67,55 @@ async def test_update_to_a_taken_email_conflicts(client):
     assert_problem(response, 409)
 
 
-async def test_a_stale_version_is_a_conflict_and_changes_nothing(client):
+async def test_a_stale_if_match_is_412_and_changes_nothing(client):
     user = await create_user(client)
     url = f"{USERS}/{user['id']}"
-    first = await client.patch(url, json={"full_name": "First", "version": 1})
-    assert first.json()["version"] == 2
+    etag = (await client.get(url)).headers["etag"]
+    first = await client.patch(url, json={"full_name": "First"}, headers={"If-Match": etag})
+    assert first.status_code == 200
 
-    stale = await client.patch(url, json={"full_name": "Second", "version": 1})
+    stale = await client.patch(url, json={"full_name": "Second"}, headers={"If-Match": etag})
 
-    body = assert_problem(stale, 409)
-    assert body["type"].endswith("/version-conflict")
-    assert body["detail"] == "the user is no longer at version 1; read it again and retry"
+    body = assert_problem(stale, 412)
+    assert body["type"].endswith("/precondition-failed")
+    assert (
+        body["detail"] == "the user changed since the version in If-Match; read it again and retry"
+    )
     assert (await client.get(url)).json()["full_name"] == "First"
 
 
-async def test_a_whole_float_is_a_version(client):
+@pytest.mark.parametrize("if_match", ['"1"', '"7", "1"', "*", ' "1" '])
+async def test_if_match_accepts_the_current_tag_among_others_or_a_star(client, if_match):
     user = await create_user(client)
 
     response = await client.patch(
-        f"{USERS}/{user['id']}", json={"is_active": False, "version": 1.0}
+        f"{USERS}/{user['id']}", json={"is_active": False}, headers={"If-Match": if_match}
     )
 
-    assert response.json()["version"] == 2
+    assert response.status_code == 200
+    assert response.headers["etag"] == '"2"'
 
 
-async def test_without_a_version_the_last_write_wins(client):
+@pytest.mark.parametrize("if_match", ['W/"1"', "1", '"01"', '"2"', "", "garbage", '"99999999999"'])
+async def test_if_match_without_the_current_strong_tag_is_412(client, if_match):
+    user = await create_user(client)
+    url = f"{USERS}/{user['id']}"
+
+    response = await client.patch(url, json={"is_active": False}, headers={"If-Match": if_match})
+
+    assert_problem(response, 412)
+    assert (await client.get(url)).json() == user
+
+
+async def test_if_match_on_a_missing_user_is_404(client):
+    response = await client.patch(
+        f"{USERS}/{uuid.uuid4()}", json={"full_name": "X"}, headers={"If-Match": '"1"'}
+    )
+
+    assert_problem(response, 404)
+
+
+async def test_without_if_match_the_last_write_wins(client):
     user = await create_user(client)
     url = f"{USERS}/{user['id']}"
     await client.patch(url, json={"full_name": "First"})
@@ -99,16 +126,17 @@ async def test_without_a_version_the_last_write_wins(client):
     assert response.json()["version"] == 3
 
 
-@pytest.mark.parametrize("version", [0, -1, "1", None, 1.5, True])
-async def test_an_invalid_version_is_422(client, version):
+async def test_a_conditional_delete_of_a_changed_user_is_412(client):
     user = await create_user(client)
+    url = f"{USERS}/{user['id']}"
+    await client.patch(url, json={"full_name": "Changed"})
 
-    response = await client.patch(
-        f"{USERS}/{user['id']}", json={"is_active": False, "version": version}
-    )
+    stale = await client.delete(url, headers={"If-Match": '"1"'})
+    current = await client.delete(url, headers={"If-Match": '"2"'})
 
-    assert_problem(response, 422)
-    assert (await client.get(f"{USERS}/{user['id']}")).json()["is_active"] is True
+    assert_problem(stale, 412)
+    assert current.status_code == 204
+    assert_problem(await client.get(url), 404)
 
 
 async def test_delete_removes_the_user_and_their_tasks(client, database):

@@ -51,6 +51,9 @@ WRITE_PROBLEMS = problem_responses(
     HTTPStatus.SERVICE_UNAVAILABLE,
 )
 
+# A change with an `If-Match` the resource's version no longer satisfies.
+PRECONDITION_PROBLEMS = problem_responses(HTTPStatus.NOT_FOUND, HTTPStatus.PRECONDITION_FAILED)
+
 
 def responses(*groups: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
     """Merge documented response groups for a route's `responses=` argument."""

@@ -84,10 +84,11 @@ class ConflictError(AppError):
     slug = "conflict"
 
 
-class VersionConflictError(ConflictError):
-    """The resource changed since the version the client based its update on."""
+class PreconditionFailedError(AppError):
+    """The resource is no longer at a version the request's `If-Match` accepts."""
 
-    slug = "version-conflict"
+    status = HTTPStatus.PRECONDITION_FAILED
+    slug = "precondition-failed"
 
 
 class UnsupportedMediaTypeError(AppError):

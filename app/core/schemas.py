@@ -61,15 +61,6 @@ def _email(value: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
-def _whole_number(value: object) -> object:
-    # JSON Schema counts 3.0 as an integer; strings ("3") and booleans are not numbers.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("must be a whole number")
-    return value
-
-
 # Strict types where lax coercion would surprise a client (42 -> "42", "yes" -> True).
 _CANONICAL_UUID = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
 
@@ -83,9 +74,6 @@ def _canonical_uuid(value: object) -> object:
 
 CanonicalUUID = Annotated[uuid.UUID, BeforeValidator(_canonical_uuid)]
 
-# The version column is a PostgreSQL integer.
-MAX_VERSION = 2**31 - 1
-Version = Annotated[int, Field(ge=1, le=MAX_VERSION), BeforeValidator(_whole_number)]
 StorableStr = Annotated[StrictStr, AfterValidator(_storable)]
 EmailAddress = Annotated[
     StrictStr,
@@ -116,28 +104,19 @@ def _document_patch_schema(schema: dict[str, Any], model_class: type[Any]) -> No
             field_schema.update(remaining[0])
         else:
             field_schema["anyOf"] = remaining
-    # At least one field to change: a body with only `version` (or nothing) changes nothing.
-    schema["anyOf"] = [
-        {"required": [name]} for name in schema.get("properties", {}) if name != "version"
-    ]
+    # At least one field to change: an empty body changes nothing.
+    schema["anyOf"] = [{"required": [name]} for name in schema.get("properties", {})]
 
 
 class PatchModel(InputModel):
     """A partial update: every field may be omitted, but only `nullable_fields` may be null.
 
-    Omitted fields keep their value. `version`, when sent, makes the update conditional: it
-    applies only if the resource is still at that version, otherwise 409 (the optimistic
-    concurrency of Kubernetes' resourceVersion). Without it the last write wins.
+    Omitted fields keep their value. To change a resource only if nobody changed it since
+    you read it, send its `ETag` back in `If-Match` (see `app.core.conditional`).
     """
 
     nullable_fields: ClassVar[tuple[str, ...]] = ()
     model_config = ConfigDict(json_schema_extra=_document_patch_schema)
-
-    version: Version | None = Field(
-        default=None,
-        description="The version you last read. The update applies only if it is still "
-        "current; otherwise 409 Conflict and nothing changes. Omit it to overwrite.",
-    )
 
     @model_validator(mode="after")
     def _reject_null_for_required_columns(self) -> PatchModel:
@@ -154,7 +133,7 @@ class PatchModel(InputModel):
 
     def changes(self) -> dict[str, Any]:
         """Return the fields the client wants changed, with their new values."""
-        return self.model_dump(exclude_unset=True, exclude={"version"})
+        return self.model_dump(exclude_unset=True)
 
 
 class ReadModel(BaseModel):
@@ -163,7 +142,9 @@ class ReadModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
-    version: int = Field(description="Increases on every change; send it back to update safely.")
+    version: int = Field(
+        description='Increases on every change; the `ETag` header carries it as `"<version>"`.'
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -17,7 +17,8 @@ from sqlalchemy import ColumnElement, CursorResult, Table, delete, insert, selec
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.core.errors import ConflictError, NotFoundError, VersionConflictError
+from app.core.conditional import Precondition
+from app.core.errors import ConflictError, NotFoundError, PreconditionFailedError
 from app.db.base import EntityBase, utc_now
 
 EntityT = TypeVar("EntityT", bound=EntityBase)
@@ -106,51 +107,66 @@ class Repository(Generic[EntityT]):
         return records(result)[0]
 
     async def update(
-        self, entity_id: uuid.UUID, changes: dict[str, Any], expected_version: int | None
+        self, entity_id: uuid.UUID, changes: dict[str, Any], precondition: Precondition
     ) -> Record | None:
         """Apply `changes` atomically and bump the version.
 
         Args:
             entity_id: The row to change.
             changes: Column values to set.
-            expected_version: When given, the row changes only if its version still matches
-                (optimistic concurrency); otherwise the last write wins.
+            precondition: The versions the row may be at (optimistic concurrency); when it
+                accepts any, the last write wins.
 
         Returns:
             The updated row, or None when no row has `entity_id`.
 
         Raises:
-            VersionConflictError: The row exists but is no longer at `expected_version`.
+            PreconditionFailedError: The row exists at a version `precondition` rejects.
             ConflictError: The change violates a unique constraint.
         """
         columns = self.table.c
         statement = (
             update(self.table)
-            .where(columns.id == entity_id, *self.scope)
+            .where(columns.id == entity_id, *self.scope, *self._accepted(precondition))
             .values(**changes, version=columns.version + 1, updated_at=utc_now())
             .returning(*columns)
         )
-        if expected_version is not None:
-            statement = statement.where(columns.version == expected_version)
         with self._integrity_errors_as_domain_errors():
             result = await self.connection.execute(statement)
         row = first_record(result)
-        if row is None and expected_version is not None and await self.get(entity_id):
-            raise VersionConflictError(
-                f"the {self.entity_name} is no longer at version {expected_version}; "
-                "read it again and retry"
-            )
+        if row is None:
+            await self._fail_unless_missing(entity_id, precondition)
         return row
 
-    async def delete(self, entity_id: uuid.UUID) -> bool:
-        """Delete the row with `entity_id`; return whether one existed."""
+    async def delete(self, entity_id: uuid.UUID, precondition: Precondition) -> bool:
+        """Delete the row with `entity_id`; return whether one existed.
+
+        Raises:
+            PreconditionFailedError: The row exists at a version `precondition` rejects.
+        """
         statement = (
             delete(self.table)
-            .where(self.table.c.id == entity_id, *self.scope)
+            .where(self.table.c.id == entity_id, *self.scope, *self._accepted(precondition))
             .returning(self.table.c.id)
         )
         result = await self.connection.execute(statement)
-        return result.scalar_one_or_none() is not None
+        if result.scalar_one_or_none() is not None:
+            return True
+        await self._fail_unless_missing(entity_id, precondition)
+        return False
+
+    def _accepted(self, precondition: Precondition) -> list[ColumnElement[bool]]:
+        if precondition.versions is None:
+            return []
+        return [self.table.c.version.in_(sorted(precondition.versions))]
+
+    async def _fail_unless_missing(self, entity_id: uuid.UUID, precondition: Precondition) -> None:
+        # A missing row is a 404 whatever the precondition says (RFC 9110, section 13.2.1).
+        if precondition.versions is not None and await self.get(entity_id):
+            raise PreconditionFailedError(
+                f"the {self.entity_name} changed since the version in If-Match; "
+                "read it again and retry"
+            )
 
     @contextmanager
     def _integrity_errors_as_domain_errors(self) -> Iterator[None]:

@@ -11,11 +11,13 @@ from app.core.api import (
     API_V1,
     ITEM_PROBLEMS,
     JSON_BODY,
+    PRECONDITION_PROBLEMS,
     WRITE_PROBLEMS,
     PageCursor,
     PageLimit,
     responses,
 )
+from app.core.conditional import LOCATION_DOCUMENTATION, IfMatch, tagged, tagged_response
 from app.core.errors import problem_responses
 from app.core.schemas import DEFAULT_PAGE_SIZE, CanonicalUUID, Page
 from app.db.database import Database
@@ -48,12 +50,14 @@ async def list_tasks(
     return await service.list(user_id, status=status, after=cursor, limit=limit)
 
 
-@router.get("/{task_id}", summary="Get a task", responses=ITEM_PROBLEMS)
+@router.get(
+    "/{task_id}", summary="Get a task", responses=responses(ITEM_PROBLEMS, tagged_response())
+)
 async def get_task(
-    user_id: CanonicalUUID, task_id: CanonicalUUID, service: TaskServiceDep
+    user_id: CanonicalUUID, task_id: CanonicalUUID, service: TaskServiceDep, response: Response
 ) -> TaskRead:
     """Return one of the user's tasks."""
-    return await service.get(user_id, task_id)
+    return tagged(response, await service.get(user_id, task_id))
 
 
 @router.post(
@@ -61,7 +65,9 @@ async def get_task(
     summary="Create a task",
     status_code=HTTPStatus.CREATED,
     dependencies=JSON_BODY,
-    responses=WRITE_ITEM_PROBLEMS,
+    responses=responses(
+        WRITE_ITEM_PROBLEMS, tagged_response(HTTPStatus.CREATED, **LOCATION_DOCUMENTATION)
+    ),
 )
 async def create_task(
     user_id: CanonicalUUID,
@@ -75,30 +81,35 @@ async def create_task(
     response.headers["Location"] = request.app.url_path_for(
         "get_task", user_id=str(user_id), task_id=str(task.id)
     )
-    return task
+    return tagged(response, task)
 
 
 @router.patch(
     "/{task_id}",
     summary="Update a task",
     dependencies=JSON_BODY,
-    responses=WRITE_ITEM_PROBLEMS,
+    responses=responses(WRITE_PROBLEMS, PRECONDITION_PROBLEMS, tagged_response()),
 )
 async def update_task(
-    user_id: CanonicalUUID, task_id: CanonicalUUID, body: TaskUpdate, service: TaskServiceDep
+    user_id: CanonicalUUID,
+    task_id: CanonicalUUID,
+    body: TaskUpdate,
+    precondition: IfMatch,
+    service: TaskServiceDep,
+    response: Response,
 ) -> TaskRead:
-    """Change the fields sent. With `version`, only if nobody changed the task since (409)."""
-    return await service.update(user_id, task_id, body)
+    """Change the fields sent. With `If-Match`, only if nobody changed the task since (412)."""
+    return tagged(response, await service.update(user_id, task_id, body, precondition))
 
 
 @router.delete(
     "/{task_id}",
     summary="Delete a task",
     status_code=HTTPStatus.NO_CONTENT,
-    responses=ITEM_PROBLEMS,
+    responses=responses(ITEM_PROBLEMS, PRECONDITION_PROBLEMS),
 )
 async def delete_task(
-    user_id: CanonicalUUID, task_id: CanonicalUUID, service: TaskServiceDep
+    user_id: CanonicalUUID, task_id: CanonicalUUID, precondition: IfMatch, service: TaskServiceDep
 ) -> None:
-    """Delete one of the user's tasks."""
-    await service.delete(user_id, task_id)
+    """Delete one of the user's tasks. With `If-Match`, only if unchanged since (412)."""
+    await service.delete(user_id, task_id, precondition)

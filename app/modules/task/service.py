@@ -6,6 +6,7 @@ import uuid
 
 from sqlmodel import col
 
+from app.core.conditional import Precondition
 from app.core.errors import NotFoundError
 from app.core.schemas import Page, page_of
 from app.db.database import Database
@@ -81,27 +82,31 @@ class TaskService:
         user_id: uuid.UUID,
         task_id: uuid.UUID,
         data: TaskUpdate,
+        precondition: Precondition,
     ) -> TaskRead:
-        """Change a task; with `data.version`, only if it is still at that version.
+        """Change a task, if it is at a version `precondition` accepts.
 
         Raises:
             NotFoundError: No such task for this user.
-            VersionConflictError: The task changed since the client read it.
+            PreconditionFailedError: The task changed since the client read it.
         """
         async with self.database.transaction(acting_user_id=user_id) as connection:
             task = await TaskRepository(connection, user_id).update(
-                task_id, data.changes(), data.version
+                task_id, data.changes(), precondition
             )
         if task is None:
             raise task_not_found(user_id, task_id)
         return TaskRead.model_validate(task)
 
-    async def delete(self, user_id: uuid.UUID, task_id: uuid.UUID) -> None:
-        """Delete one of the user's tasks.
+    async def delete(
+        self, user_id: uuid.UUID, task_id: uuid.UUID, precondition: Precondition
+    ) -> None:
+        """Delete one of the user's tasks, if `precondition` accepts its version.
 
         Raises:
             NotFoundError: No such task for this user.
+            PreconditionFailedError: The task changed since the client read it.
         """
         async with self.database.transaction(acting_user_id=user_id) as connection:
-            if not await TaskRepository(connection, user_id).delete(task_id):
+            if not await TaskRepository(connection, user_id).delete(task_id, precondition):
                 raise task_not_found(user_id, task_id)

@@ -11,13 +11,14 @@ from app.core.api import (
     API_V1,
     ITEM_PROBLEMS,
     JSON_BODY,
+    PRECONDITION_PROBLEMS,
     READ_PROBLEMS,
     WRITE_PROBLEMS,
     PageCursor,
     PageLimit,
     responses,
 )
-from app.core.errors import problem_responses
+from app.core.conditional import LOCATION_DOCUMENTATION, IfMatch, tagged, tagged_response
 from app.core.schemas import DEFAULT_PAGE_SIZE, CanonicalUUID, Page
 from app.db.database import Database
 from app.db.dependencies import get_database
@@ -43,10 +44,12 @@ async def list_users(
     return await service.list(after=cursor, limit=limit)
 
 
-@router.get("/{user_id}", summary="Get a user", responses=ITEM_PROBLEMS)
-async def get_user(user_id: CanonicalUUID, service: UserServiceDep) -> UserRead:
+@router.get(
+    "/{user_id}", summary="Get a user", responses=responses(ITEM_PROBLEMS, tagged_response())
+)
+async def get_user(user_id: CanonicalUUID, service: UserServiceDep, response: Response) -> UserRead:
     """Return one user."""
-    return await service.get(user_id)
+    return tagged(response, await service.get(user_id))
 
 
 @router.post(
@@ -54,7 +57,9 @@ async def get_user(user_id: CanonicalUUID, service: UserServiceDep) -> UserRead:
     summary="Create a user",
     status_code=HTTPStatus.CREATED,
     dependencies=JSON_BODY,
-    responses=WRITE_PROBLEMS,
+    responses=responses(
+        WRITE_PROBLEMS, tagged_response(HTTPStatus.CREATED, **LOCATION_DOCUMENTATION)
+    ),
 )
 async def create_user(
     body: UserCreate, service: UserServiceDep, request: Request, response: Response
@@ -62,28 +67,34 @@ async def create_user(
     """Create a user. Emails are unique regardless of letter case (409 otherwise)."""
     user = await service.create(body)
     response.headers["Location"] = request.app.url_path_for("get_user", user_id=str(user.id))
-    return user
+    return tagged(response, user)
 
 
 @router.patch(
     "/{user_id}",
     summary="Update a user",
     dependencies=JSON_BODY,
-    responses=responses(WRITE_PROBLEMS, problem_responses(HTTPStatus.NOT_FOUND)),
+    responses=responses(WRITE_PROBLEMS, PRECONDITION_PROBLEMS, tagged_response()),
 )
 async def update_user(
-    user_id: CanonicalUUID, body: UserUpdate, service: UserServiceDep
+    user_id: CanonicalUUID,
+    body: UserUpdate,
+    precondition: IfMatch,
+    service: UserServiceDep,
+    response: Response,
 ) -> UserRead:
-    """Change the fields sent. With `version`, only if nobody changed the user since (409)."""
-    return await service.update(user_id, body)
+    """Change the fields sent. With `If-Match`, only if nobody changed the user since (412)."""
+    return tagged(response, await service.update(user_id, body, precondition))
 
 
 @router.delete(
     "/{user_id}",
     summary="Delete a user",
     status_code=HTTPStatus.NO_CONTENT,
-    responses=ITEM_PROBLEMS,
+    responses=responses(ITEM_PROBLEMS, PRECONDITION_PROBLEMS),
 )
-async def delete_user(user_id: CanonicalUUID, service: UserServiceDep) -> None:
-    """Delete a user and all of their tasks."""
-    await service.delete(user_id)
+async def delete_user(
+    user_id: CanonicalUUID, precondition: IfMatch, service: UserServiceDep
+) -> None:
+    """Delete a user and all of their tasks. With `If-Match`, only if unchanged since (412)."""
+    await service.delete(user_id, precondition)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from app.core.conditional import Precondition
 from app.core.errors import NotFoundError
 from app.core.schemas import Page, page_of
 from app.db.database import Database
@@ -51,26 +52,29 @@ class UserService:
             user = await UserRepository(connection).add(User(**data.model_dump()))
         return UserRead.model_validate(user)
 
-    async def update(self, user_id: uuid.UUID, data: UserUpdate) -> UserRead:
-        """Change a user; with `data.version`, only if it is still at that version.
+    async def update(
+        self, user_id: uuid.UUID, data: UserUpdate, precondition: Precondition
+    ) -> UserRead:
+        """Change a user, if it is at a version `precondition` accepts.
 
         Raises:
             NotFoundError: No such user.
-            VersionConflictError: The user changed since the client read it.
+            PreconditionFailedError: The user changed since the client read it.
             ConflictError: The new email is taken.
         """
         async with self.database.transaction() as connection:
-            user = await UserRepository(connection).update(user_id, data.changes(), data.version)
+            user = await UserRepository(connection).update(user_id, data.changes(), precondition)
         if user is None:
             raise user_not_found(user_id)
         return UserRead.model_validate(user)
 
-    async def delete(self, user_id: uuid.UUID) -> None:
-        """Delete a user and, by cascade, their tasks.
+    async def delete(self, user_id: uuid.UUID, precondition: Precondition) -> None:
+        """Delete a user and, by cascade, their tasks, if `precondition` accepts its version.
 
         Raises:
             NotFoundError: No such user.
+            PreconditionFailedError: The user changed since the client read it.
         """
         async with self.database.transaction() as connection:
-            if not await UserRepository(connection).delete(user_id):
+            if not await UserRepository(connection).delete(user_id, precondition):
                 raise user_not_found(user_id)
