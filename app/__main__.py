@@ -8,22 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dotenv import dotenv_values
-
-from app.core.config import SettingsError, get_server_settings, get_settings
-from app.core.logging import configure_logging, get_logger
-
+# Modules beyond the standard library are imported by the commands that need them: `serve`
+# execs gunicorn at once, and anything imported before that only delays readiness.
 GUNICORN = [sys.executable, "-m", "gunicorn", "--config", "python:app.server.gunicorn_conf"]
 DEV_DATA_DIR = Path(".data/postgres")
 DEV_POSTGRES_PORT = int(os.environ.get("EMBEDDED_POSTGRES_PORT", "54329"))
 DEV_ROLE = DEV_DATABASE = "groundwork"
 
-logger = get_logger("groundwork.cli")
-
 
 def migrate() -> int:
     """Wait for the database and upgrade it to head; exit non-zero with one line on failure."""
-    # Imported here: `serve` must not pay for Alembic and the models before gunicorn starts.
+    from app.core.config import get_settings
+    from app.core.logging import configure_logging, get_logger
     from app.db.migrations import MigrationError, upgrade_to_head
 
     settings = get_settings()
@@ -31,20 +27,23 @@ def migrate() -> int:
     try:
         upgrade_to_head(settings)
     except MigrationError as error:
-        logger.error("migrations_failed", reason=str(error))
+        get_logger("groundwork.cli").error("migrations_failed", reason=str(error))
         return 1
     return 0
 
 
 def serve() -> int:
-    """Replace this process with the production gunicorn master (signals reach it directly)."""
-    get_settings()
-    get_server_settings()
+    """Replace this process with the production gunicorn master (signals reach it directly).
+
+    The master reads and checks the settings in its configuration file before any worker starts.
+    """
     os.execv(sys.executable, GUNICORN)  # noqa: S606
 
 
 def dev() -> int:
     """Serve like production, on an embedded PostgreSQL 18 unless `DATABASE_URL` is set."""
+    from dotenv import dotenv_values
+
     postgres = None
     if "DATABASE_URL" not in os.environ and not dotenv_values(".env").get("DATABASE_URL"):
         from app.dev.embedded_postgres import EmbeddedPostgres, ensure_app_database
@@ -74,11 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     parser.add_argument("command", choices=COMMANDS, help="what to run")
     arguments = parser.parse_args(argv)
+    if arguments.command == "serve":
+        return serve()  # gunicorn replaces this process and reports bad settings itself
+    from app.core.config import SettingsError
+
     try:
         return COMMANDS[arguments.command]()
     except SettingsError as error:
-        print(f"groundwork: {error.code}", file=sys.stderr)
-        return 2
+        return error.report()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -151,6 +152,11 @@ class SettingsError(SystemExit):
     It is a `SystemExit` whose code is one line naming the variable, so an uncaught one
     ends the process with that line on stderr and no traceback.
     """
+
+    def report(self) -> int:
+        """Print the one line for people, prefixed with the program name; return exit status 2."""
+        print(f"groundwork: {self.code}", file=sys.stderr)
+        return 2
 
 
 def describe_validation_error(error: ValidationError) -> str:

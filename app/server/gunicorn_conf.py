@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from app.core.config import get_server_settings, get_settings
+from app.core.config import SettingsError, get_server_settings, get_settings
 from app.server.logging import StructlogGunicornLogger
 
-_server = get_server_settings()
-# Read here so that a bad setting stops the master with one line, before any worker forks.
-get_settings()
+# Read here so that a bad setting stops the master with one line, before any worker forks
+# (gunicorn would print a traceback for any other failure of its configuration file).
+try:
+    _server = get_server_settings()
+    get_settings()
+except SettingsError as error:
+    sys.exit(error.report())
 
 # Every worker writes its metric samples here; /metrics aggregates them. It is set before
 # any worker imports prometheus_client, which reads it at import time.
