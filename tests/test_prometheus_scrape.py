@@ -16,6 +16,7 @@ from tests.support import require_tool
 
 pytestmark = pytest.mark.slow
 REQUESTS = 40
+STARTUP_SECONDS = 30
 
 
 @pytest.fixture
@@ -40,18 +41,32 @@ def prometheus(tmp_path: Path, server: ServerProcess) -> Iterator[str]:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+    url = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{port}"
+        wait_until_ready(url, process, tmp_path / "prometheus.log")
+        yield url
     finally:
         process.terminate()
         process.wait(20)
 
 
+def wait_until_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait for `/-/ready`: until its storage is up, the query API answers 503."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/-/ready").status_code == httpx.codes.OK:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"prometheus did not become ready; its log:\n{log.read_text()[-3000:]}")
+
+
 def query(prometheus: str, promql: str) -> float | None:
-    try:
-        result = httpx.get(f"{prometheus}/api/v1/query", params={"query": promql}).json()
-    except httpx.TransportError:
-        return None
+    response = httpx.get(f"{prometheus}/api/v1/query", params={"query": promql})
+    assert response.status_code == httpx.codes.OK, response.text
+    result = response.json()
     samples = result.get("data", {}).get("result", [])
     return float(samples[0]["value"][1]) if samples else None
 
