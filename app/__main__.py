@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -56,13 +57,27 @@ def dev() -> int:
     try:
         if migrate() != 0:
             return 1
-        try:
-            return subprocess.run(GUNICORN, check=False).returncode  # noqa: S603
-        except KeyboardInterrupt:
-            return 0
+        return run_until_stopped(GUNICORN)
     finally:
         if postgres is not None:
             postgres.stop()
+
+
+def run_until_stopped(command: list[str]) -> int:
+    """Run `command` until it exits; SIGINT or SIGTERM to this process stops it gracefully.
+
+    Ctrl-C signals the whole process group, but an IDE, a process manager or `kill` signals
+    this process alone: passing SIGTERM on lets gunicorn drain and take its workers with it,
+    instead of leaving them running with no master (and PostgreSQL with no one to stop it).
+    """
+    server = subprocess.Popen(command)  # noqa: S603
+
+    def stop_server(_signal: int, _frame: object) -> None:
+        server.send_signal(signal.SIGTERM)
+
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, stop_server)
+    return server.wait()
 
 
 COMMANDS = {"serve": serve, "migrate": migrate, "dev": dev}

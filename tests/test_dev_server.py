@@ -47,10 +47,19 @@ def test_make_run_serves_and_keeps_data_between_runs(start_process, tmp_path):
     assert not EmbeddedPostgres(data_dir, postgres_port).is_running
 
     second = start_dev_server(start_process, tmp_path, postgres_port)
-    try:
-        second.wait_ready()
-        fetched = httpx.get(f"{second.base_url}/api/v1/users/{user['id']}/tasks/{task['id']}")
-        assert fetched.json()["title"] == "survive a restart"
-    finally:
-        os.killpg(second.pid, signal.SIGINT)
-        second.process.wait(30)
+    second.wait_ready()
+    fetched = httpx.get(f"{second.base_url}/api/v1/users/{user['id']}/tasks/{task['id']}")
+    assert fetched.json()["title"] == "survive a restart"
+
+
+def test_make_run_stopped_alone_takes_gunicorn_and_postgres_with_it(start_process, tmp_path):
+    postgres_port = free_port()
+    server = start_dev_server(start_process, tmp_path, postgres_port)
+    server.wait_ready()
+
+    server.process.send_signal(signal.SIGTERM)  # an IDE or `kill`: this process, not its group
+
+    assert server.process.wait(30) == 0, server.output()
+    assert not EmbeddedPostgres(tmp_path / ".data" / "postgres", postgres_port).is_running
+    with pytest.raises(ProcessLookupError):  # no gunicorn master or worker left behind
+        os.killpg(server.pid, 0)
