@@ -116,6 +116,16 @@ def test_secrets_are_read_from_mounted_files(tmp_path, monkeypatch):
     assert settings.secret_values() == [SECRET]
 
 
+@pytest.mark.parametrize("command", ["migrate", "serve"])
+def test_a_secrets_folder_that_is_not_there_stops_with_one_line(command, tmp_path):
+    missing = tmp_path / "not-mounted"
+
+    result = run_app(command, DATABASE_URL=URL, SECRETS_DIR=str(missing))
+
+    assert result.returncode == 2
+    assert result.stderr == f"groundwork: invalid setting SECRETS_DIR: {missing} is not a folder\n"
+
+
 def test_missing_setting_raises_settings_error(monkeypatch, tmp_path):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("SECRETS_DIR", raising=False)

@@ -180,6 +180,10 @@ def describe_validation_error(error: ValidationError) -> str:
 
 def _read_settings(settings_class: type[SettingsT]) -> SettingsT:
     secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE) or None
+    # pydantic-settings only warns and carries on, which would hide a missing Secret mount.
+    if secrets_dir is not None and not Path(secrets_dir).is_dir():
+        problem = f"{secrets_dir} is not a folder"
+        raise SettingsError(f"invalid setting {SECRETS_DIR_VARIABLE}: {problem}")
     try:
         return settings_class(_secrets_dir=secrets_dir)
     except ValidationError as error:
