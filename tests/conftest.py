@@ -110,9 +110,10 @@ def start_process(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 
 @pytest.fixture
 def server(start_process: Callable[..., ServerProcess], database: DatabaseInfo) -> ServerProcess:
-    """The production server (gunicorn, two workers) on the test database, ready."""
+    """The production server (gunicorn, two workers) on the test database, every worker up."""
     process = start_process({"DATABASE_URL": database.url})
     process.wait_ready()
+    process.wait_workers_started()
     return process
 
 

@@ -16,6 +16,8 @@ from app.dev.embedded_postgres import free_port
 from tests.support import PROJECT_ROOT, child_environment
 
 READY_TIMEOUT_SECONDS = 30
+# What uvicorn logs (at info) once a worker's lifespan, and so its pool, is up.
+WORKER_STARTED = "Application startup complete."
 
 
 class ServerProcess:
@@ -74,6 +76,16 @@ class ServerProcess:
                 pass
             time.sleep(0.1)
         raise AssertionError(f"{path} not ready after {timeout} s:\n{self.output()}")
+
+    def wait_workers_started(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+        """Wait until every worker has run its startup; readiness needs only the first one."""
+        workers = int(self.env["WEB_CONCURRENCY"])
+        deadline = time.monotonic() + timeout
+        while self.output().count(WORKER_STARTED) < workers:
+            assert time.monotonic() < deadline, (
+                f"not all {workers} workers started:\n{self.output()}"
+            )
+            time.sleep(0.1)
 
     def worker_pids(self) -> set[int]:
         """The gunicorn workers now alive."""
