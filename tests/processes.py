@@ -9,11 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import psutil
 
 from app.dev.embedded_postgres import free_port
-from tests.support import PROJECT_ROOT, child_environment
+from tests.support import PROJECT_ROOT, child_environment, wait_until_ok
 
 READY_TIMEOUT_SECONDS = 30
 # What uvicorn logs (at info) once a worker's lifespan, and so its pool, is up.
@@ -62,20 +61,8 @@ class ServerProcess:
 
     def wait_ready(self, path: str = "/health/db", timeout: float = READY_TIMEOUT_SECONDS) -> float:
         """Poll `path` until it answers 200; return the seconds it took."""
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"server exited with {self.process.returncode}:\n{self.output()}"
-                )
-            try:
-                if httpx.get(self.base_url + path, timeout=1).status_code == 200:
-                    return time.monotonic() - started
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"{path} not ready after {timeout} s:\n{self.output()}")
+        assert self.process is not None
+        return wait_until_ok(self.base_url + path, self.process, timeout, self.output)
 
     def wait_workers_started(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
         """Wait until every worker has run its startup; readiness needs only the first one."""

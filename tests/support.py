@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,3 +92,25 @@ def require_tool(name: str, how_to_get_it: str) -> str:
     if running_in_ci():
         pytest.fail(f"{message}; CI must have it", pytrace=False)
     pytest.skip(f"SKIPPED LOUDLY: {message}")
+
+
+def wait_until_ok(
+    url: str, process: subprocess.Popen[bytes], timeout: float, output: Callable[[], str]
+) -> float:
+    """Poll `url` until it answers 200 while `process` runs; return the seconds it took.
+
+    Raises:
+        AssertionError: The process exited or `url` did not answer 200 in time; the message
+            ends with `output()`.
+    """
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            raise AssertionError(f"process exited with {process.returncode}:\n{output()}")
+        try:
+            if httpx.get(url, timeout=1).status_code == httpx.codes.OK:
+                return time.monotonic() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} not ready after {timeout} s:\n{output()}")

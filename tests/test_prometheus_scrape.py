@@ -12,7 +12,7 @@ import pytest
 
 from app.dev.embedded_postgres import free_port
 from tests.processes import ServerProcess
-from tests.support import require_tool
+from tests.support import require_tool, wait_until_ok
 
 pytestmark = pytest.mark.slow
 REQUESTS = 40
@@ -30,7 +30,8 @@ def prometheus(tmp_path: Path, server: ServerProcess) -> Iterator[str]:
         f"    static_configs: [{{targets: ['127.0.0.1:{server.port}']}}]\n"
     )
     port = free_port()
-    with (tmp_path / "prometheus.log").open("wb") as log:
+    log_path = tmp_path / "prometheus.log"
+    with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
                 binary,
@@ -43,24 +44,14 @@ def prometheus(tmp_path: Path, server: ServerProcess) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_ready(url, process, tmp_path / "prometheus.log")
+        # Until its storage is up, the query API answers 503.
+        wait_until_ok(
+            f"{url}/-/ready", process, STARTUP_SECONDS, lambda: log_path.read_text()[-3000:]
+        )
         yield url
     finally:
         process.terminate()
         process.wait(20)
-
-
-def wait_until_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    """Wait for `/-/ready`: until its storage is up, the query API answers 503."""
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while process.poll() is None and time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/-/ready").status_code == httpx.codes.OK:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"prometheus did not become ready; its log:\n{log.read_text()[-3000:]}")
 
 
 def query(prometheus: str, promql: str) -> float | None:
