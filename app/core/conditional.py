@@ -52,12 +52,9 @@ class Precondition:
         """
         if value is None or value.strip() == "*":
             return cls()
-        versions = set()
-        for tag in value.split(","):
-            match = _VERSION_TAG.fullmatch(tag.strip())
-            if match and int(match.group(1)) <= MAX_VERSION:
-                versions.add(int(match.group(1)))
-        return cls(frozenset(versions))
+        matches = (_VERSION_TAG.fullmatch(tag.strip()) for tag in value.split(","))
+        versions = {int(match.group(1)) for match in matches if match}
+        return cls(frozenset(version for version in versions if version <= MAX_VERSION))
 
 
 async def if_match(
