@@ -171,12 +171,26 @@ function serve(configPath) {
   const handle = provider.callback();
 
   const server = http.createServer((req, res) => {
-    res.on('finish', () => {
-      console.log(`${req.method} ${req.url.split('?')[0]} ${res.statusCode}`);
-    });
+    // Logged as the response ends, before it reaches the client: a client that has its
+    // answer finds its request in the log.
+    let logged = false;
+    const log = () => {
+      if (!logged) console.log(`${req.method} ${req.url.split('?')[0]} ${res.statusCode}`);
+      logged = true;
+    };
+    const { end } = res;
+    res.end = function endAndLog(...args) {
+      log();
+      return end.apply(this, args);
+    };
+    res.on('close', log);
     handle(req, res);
   });
   server.keepAliveTimeout = 1000;
+  server.on('error', (error) => {
+    console.error(`cannot serve ${config.issuer}: ${error.code ?? error.message}`);
+    process.exit(1);
+  });
   server.listen(config.port, config.host, () => {
     console.log(`listening on ${config.issuer}`);
   });
