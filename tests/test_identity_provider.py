@@ -197,6 +197,17 @@ def test_the_token_endpoint_answers_browsers(provider: DevIdentityProvider) -> N
     assert response.status_code == httpx.codes.NO_CONTENT
     assert response.headers["access-control-allow-origin"] == AUDIENCE
 
+    # What Swagger UI sends: a form POST from its origin, whose answer the page may read.
+    response = httpx.post(
+        token_endpoint,
+        data={"grant_type": "authorization_code", "code": "unknown", "client_id": "swagger"},
+        headers={"Origin": AUDIENCE},
+    )
+    assert response.json()["error"] == "invalid_grant"
+    assert response.headers["access-control-allow-origin"] == AUDIENCE
+    discovery = httpx.get(provider.discovery_url, headers={"Origin": AUDIENCE})
+    assert discovery.headers["access-control-allow-origin"] in {"*", AUDIENCE}
+
 
 def test_request_count_counts_real_jwks_fetches(provider: DevIdentityProvider) -> None:
     jwks_path = urlsplit(provider.jwks_uri).path
@@ -291,6 +302,16 @@ def test_a_provider_that_cannot_start_says_why(tmp_path: Path) -> None:
             blocked.start()
     assert "EADDRINUSE" in str(failure.value)
     assert not blocked.is_running
+
+
+def test_start_gives_up_after_its_timeout(own_provider: DevIdentityProvider) -> None:
+    own_provider.start()  # already running: nothing happens
+    assert own_provider.is_running
+    own_provider.stop()
+
+    with pytest.raises(RuntimeError, match="did not answer"):
+        own_provider.start(timeout=0)
+    assert not own_provider.is_running
 
 
 def test_missing_node_modules_name_the_make_target(

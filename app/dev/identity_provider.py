@@ -206,8 +206,7 @@ class DevIdentityProvider:
         self.config_path.chmod(0o600)
 
     def _log_tail(self) -> str:
-        if not self.log_path.exists():
-            return "(no output)"
+        # Only called once start() has opened the log.
         return self.log_path.read_text(errors="replace")[-LOG_TAIL_CHARACTERS:]
 
     def start(self, timeout: float = 20) -> None:
