@@ -14,6 +14,7 @@ import yaml
 from starlette.routing import Route
 
 from app.core.config import ServerSettings, Settings
+from app.identity.settings import IdentitySettings
 from app.main import create_app
 from tests.chart.conftest import Render
 from tests.chart.kube import (
@@ -28,7 +29,15 @@ from tests.chart.kube import (
     hook_phases,
     hook_weight,
 )
-from tests.chart.value_sets import EXTERNAL_CHART_SECRET, EXTERNAL_PASSWORD, VALUE_SETS, merge
+from tests.chart.value_sets import (
+    BUNDLED_POSTGRESQL,
+    EXTERNAL_CHART_SECRET,
+    EXTERNAL_PASSWORD,
+    IDENTITY,
+    ISSUER,
+    VALUE_SETS,
+    merge,
+)
 from tests.support import require_tool
 
 # Custom resources kubernetes-validate has no schema for; they are checked below instead.
@@ -37,6 +46,9 @@ CUSTOM_RESOURCES = {"ServiceMonitor", "PrometheusRule", "HTTPRoute"}
 HELM_TIMEOUT_SECONDS = 300
 INSTALL_PHASES = {"pre-install", "post-install"}
 UPGRADE_PHASES = {"pre-upgrade", "post-upgrade"}
+# The owner role's variables: the migration Job's alone, never the server pods'.
+OWNER_VARIABLES = {"MIGRATION_DATABASE_URL", "MIGRATION_DATABASE_PASSWORD"}
+DATABASE_VARIABLES = {"DATABASE_URL", "DATABASE_PASSWORD", *OWNER_VARIABLES}
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +61,14 @@ def releases(render: Render) -> dict[str, Release]:
 def app_paths() -> set[str]:
     """The paths the application serves: its OpenAPI paths and its undocumented routes."""
     settings = Settings(_env_file=None, database_url="postgresql://probe@localhost/probe")  # type: ignore[call-arg]
-    app = create_app(settings)
+    identity = IdentitySettings(_env_file=None, oidc_issuer=ISSUER, oidc_audience="groundwork")  # type: ignore[call-arg]
+    app = create_app(settings, identity)
     undocumented = {route.path for route in app.routes if isinstance(route, Route)}
     return set(app.openapi()["paths"]) | undocumented
 
 
 def test_helm_lint_strict(helm: str) -> None:
-    for values_file in (None, CHART / "values-neon.yaml"):
+    for values_file in (None, CHART / "values-neon.yaml", CHART.parents[1] / "k8s/values-dev.yaml"):
         extra = ["--values", str(values_file)] if values_file else []
         result = subprocess.run(
             [helm, "lint", "--strict", str(CHART), *extra],
@@ -69,9 +82,9 @@ def test_helm_lint_strict(helm: str) -> None:
 def test_chart_declares_the_oldest_kubernetes_it_is_validated_for(
     helm: str, tmp_path: Path
 ) -> None:
-    helm_template(helm, {}, tmp_path, kube_version=OLDEST_KUBERNETES)
+    helm_template(helm, IDENTITY, tmp_path, kube_version=OLDEST_KUBERNETES)
     with pytest.raises(RenderError, match="incompatible with Kubernetes"):
-        helm_template(helm, {}, tmp_path, kube_version="1.29.9")
+        helm_template(helm, IDENTITY, tmp_path, kube_version="1.29.9")
 
 
 @pytest.mark.parametrize("name", list(VALUE_SETS))
@@ -221,8 +234,10 @@ def test_probes_ask_paths_the_app_serves_on_its_port(
 def test_every_variable_the_chart_sets_is_a_real_setting(
     name: str, releases: dict[str, Release]
 ) -> None:
-    known = {field.upper() for field in Settings.model_fields} | {
-        field.upper() for field in ServerSettings.model_fields
+    known = {
+        field.upper()
+        for model in (Settings, ServerSettings, IdentitySettings)
+        for field in model.model_fields
     }
     known |= {"PROMETHEUS_MULTIPROC_DIR", "SECRETS_DIR"}
     release = releases[name]
@@ -249,7 +264,7 @@ def test_migration_job_reads_only_what_exists_at_its_hook(
         job = release.migration
         job_phases = hook_phases(job) & phases
         pod = job["spec"]["template"]["spec"]
-        for container in pod["containers"]:
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
             assert "envFrom" not in container
             for variable in container.get("env", []):
                 reference = variable.get("valueFrom", {})
@@ -339,7 +354,7 @@ def test_no_secret_in_a_config_map_or_an_annotation(
         assert not any(secret in text for secret in secrets), text
     for owner, container in app_containers(release):
         for variable in container.get("env", []):
-            if variable["name"] in {"DATABASE_URL", "DATABASE_PASSWORD", "MIGRATION_DATABASE_URL"}:
+            if variable["name"] in DATABASE_VARIABLES:
                 value = variable.get("value", "")
                 assert not any(secret in value for secret in secrets), owner["kind"]
 
@@ -347,7 +362,8 @@ def test_no_secret_in_a_config_map_or_an_annotation(
 def test_generated_postgresql_passwords_are_random_and_strong(releases: dict[str, Release]) -> None:
     secret = releases["defaults"].one("Secret")
     passwords = [base64.b64decode(value).decode() for value in secret["data"].values()]
-    assert len(set(passwords)) == 2
+    assert set(secret["data"]) == {"postgres-password", "password", "runtime-password"}
+    assert len(set(passwords)) == 3
     assert all(len(password) >= 32 for password in passwords)
     assert "lookup" in (CHART / "templates" / "postgresql-secret.yaml").read_text()
 
@@ -362,7 +378,7 @@ def test_pods_run_restricted(name: str, releases: dict[str, Release]) -> None:
         assert pod_context["runAsNonRoot"] is True, where
         assert pod_context["seccompProfile"]["type"] == "RuntimeDefault", where
         assert not any("hostPath" in volume for volume in spec.get("volumes", [])), where
-        for container in spec["containers"]:
+        for container in [*spec.get("initContainers", []), *spec["containers"]]:
             context = container["securityContext"]
             assert context["allowPrivilegeEscalation"] is False, where
             assert context["capabilities"]["drop"] == ["ALL"], where
@@ -404,10 +420,11 @@ def test_server_rolls_safely(releases: dict[str, Release]) -> None:
 
 
 def test_a_config_change_rolls_the_pods(render: Render) -> None:
-    before = render(EXTERNAL_CHART_SECRET).server["spec"]["template"]["metadata"]["annotations"]
-    changed = merge(EXTERNAL_CHART_SECRET, {"config": {"logLevel": "DEBUG"}})
+    external = VALUE_SETS["external-chart-secret"]
+    before = render(external).server["spec"]["template"]["metadata"]["annotations"]
+    changed = merge(external, {"config": {"logLevel": "DEBUG"}})
     after = render(changed).server["spec"]["template"]["metadata"]["annotations"]
-    rotated = merge(EXTERNAL_CHART_SECRET, {"externalDatabase": {"password": "rotated"}})
+    rotated = merge(external, {"externalDatabase": {"password": "rotated"}})
     rotated_after = render(rotated).server["spec"]["template"]["metadata"]["annotations"]
     assert before["checksum/config"] != after["checksum/config"]
     assert before["checksum/secret"] == after["checksum/secret"]
@@ -424,7 +441,7 @@ def test_bundled_postgresql(releases: dict[str, Release]) -> None:
     assert claim["storageClassName"] == "fast-ssd"
     assert claim["resources"]["requests"]["storage"] == "20Gi"
     url = release.resolve_env(release.server["spec"]["template"]["spec"]["containers"][0])
-    assert url["DATABASE_URL"].startswith("postgresql://service@gw-groundwork-postgresql:5432/")
+    assert url["DATABASE_URL"] == "postgresql://service_app@gw-groundwork-postgresql:5432/service"
     assert url["DB_PGBOUNCER"] == "false"
     policies = {p["metadata"]["name"]: p for p in release.all("NetworkPolicy")}
     assert set(policies) == {"gw-groundwork", "gw-groundwork-postgresql"}
@@ -498,13 +515,17 @@ def test_helm_test_pod_asks_for_readiness(releases: dict[str, Release]) -> None:
         ({"postgresql": {"persistance": {"size": "1Gi"}}}, "'persistance' not allowed"),
         ({"config": {"logLevel": "LOUD"}}, "/config/logLevel"),
         ({"securityContext": {"allowPrivilegeEscalation": True}}, "allowPrivilegeEscalation"),
+        ({"oidc": {"issuer": "login.example.com"}}, "/oidc/issuer"),
+        ({"oidc": {"algorithms": ["HS256"]}}, "/oidc/algorithms"),
+        ({"oidc": {"issuerUrl": ISSUER}}, "'issuerUrl' not allowed"),
+        ({"cors": {"allowedOrigins": ["https://app.example.com/"]}}, "/cors/allowedOrigins"),
     ],
 )
 def test_schema_rejects_misspelled_and_wrong_values(
     helm: str, tmp_path: Path, values: dict[str, Any], complaint: str
 ) -> None:
     with pytest.raises(RenderError, match=re.escape(complaint)):
-        helm_template(helm, values, tmp_path)
+        helm_template(helm, merge(IDENTITY, values), tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -513,10 +534,223 @@ def test_schema_rejects_misspelled_and_wrong_values(
         ({"terminationGracePeriodSeconds": 20}, "must exceed lifecycle.preStopSleepSeconds"),
         ({"postgresql": {"enabled": False}}, "set externalDatabase.url or"),
         ({"migrations": {"waitTimeout": 400}}, "below migrations.activeDeadlineSeconds"),
+        ({"oidc": {"issuer": "http://login.example.com"}}, "https:// URL when config.env is prod"),
+        (
+            {"postgresql": {"auth": {"runtimeUsername": "groundwork"}}},
+            "runtimeUsername must differ from postgresql.auth.username",
+        ),
     ],
 )
 def test_chart_refuses_settings_that_break_a_rollout(
     helm: str, tmp_path: Path, values: dict[str, Any], complaint: str
 ) -> None:
     with pytest.raises(RenderError, match=re.escape(complaint)):
-        helm_template(helm, values, tmp_path)
+        helm_template(helm, merge(IDENTITY, values), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("missing", "complaint"),
+    [
+        ("issuer", "oidc.issuer is required: the OpenID Provider's issuer URL"),
+        ("audience", "oidc.audience is required"),
+    ],
+)
+def test_chart_refuses_to_render_without_an_issuer_or_an_audience(
+    helm: str, tmp_path: Path, missing: str, complaint: str
+) -> None:
+    """No value turns authentication off: without either one nothing renders."""
+    for base in (EXTERNAL_CHART_SECRET, BUNDLED_POSTGRESQL):
+        values = merge(merge(IDENTITY, base), {"oidc": {missing: ""}})
+        with pytest.raises(RenderError, match=re.escape(complaint)):
+            helm_template(helm, values, tmp_path)
+
+
+def _settings(release: Release) -> dict[str, str]:
+    data: dict[str, str] = release.one("ConfigMap", release.server["metadata"]["name"])["data"]
+    return data
+
+
+def test_identity_settings_reach_the_pods_and_the_job(releases: dict[str, Release]) -> None:
+    defaults = _settings(releases["defaults"])
+    assert {k: v for k, v in defaults.items() if k.startswith(("OIDC_", "CORS_"))} == {
+        "OIDC_ISSUER": ISSUER,
+        "OIDC_AUDIENCE": "groundwork",
+        "OIDC_ALGORITHMS": "RS256,PS256,ES256,EdDSA",
+        "OIDC_LEEWAY_SECONDS": "30",
+        "OIDC_REQUIRE_AT_JWT": "false",
+        "OIDC_ROLES_CLAIM": "roles",
+        "OIDC_ADMIN_ROLE": "admin",
+        "OIDC_JWKS_REFRESH_COOLDOWN_SECONDS": "60",
+        "OIDC_HTTP_TIMEOUT_SECONDS": "5",
+    }
+    everything = _settings(releases["everything-on"])
+    assert everything["OIDC_JWKS_URL"] == "https://keys.example.com:8443/realms/groundwork/certs"
+    assert everything["OIDC_ALGORITHMS"] == "RS256,ES256"
+    assert everything["OIDC_REQUIRE_AT_JWT"] == "true"
+    assert everything["OIDC_ROLES_CLAIM"] == "realm_access.roles"
+    assert everything["OIDC_DOCS_CLIENT_ID"] == "groundwork-docs"
+    assert everything["CORS_ALLOWED_ORIGINS"] == "https://app.example.com,http://localhost:5173"
+    kind = _settings(releases["kind-dev"])
+    assert kind["OIDC_ISSUER"] == "http://host.docker.internal:8900"
+    assert (kind["OIDC_AUDIENCE"], kind["OIDC_DOCS_CLIENT_ID"]) == ("groundwork", "groundwork-docs")
+    for release in releases.values():
+        settings = _settings(release)
+        job = release.resolve_env(release.migration["spec"]["template"]["spec"]["containers"][0])
+        assert {k: job[k] for k in settings} == settings
+        assert not any(name.startswith("OIDC_") and "SECRET" in name for name in settings)
+
+
+def test_network_policy_lets_pods_reach_the_identity_provider(render: Render) -> None:
+    values = merge(
+        VALUE_SETS["everything-on"], {"networkPolicy": {"identityProviderCidr": "10.0.0.0/8"}}
+    )
+    policy = render(values).one("NetworkPolicy")
+    rules = [
+        r for r in policy["spec"]["egress"] if r.get("to") == [{"ipBlock": {"cidr": "10.0.0.0/8"}}]
+    ]
+    assert [{p["port"] for p in rule["ports"]} for rule in rules] == [{443, 8443}]
+    dev = render(merge(VALUE_SETS["kind-dev"], {"networkPolicy": {"enabled": True}}))
+    ports = {
+        p["port"]
+        for rule in dev.one("NetworkPolicy", "gw-groundwork")["spec"]["egress"]
+        for p in rule["ports"]
+    }
+    assert 8900 in ports
+
+
+def _owner_keys(release: Release) -> set[tuple[str, str]]:
+    """The Secret keys (name, key) that hold the owner role's or the superuser's credentials."""
+    for secret in release.all("Secret"):
+        data = release.secret_data(secret["metadata"]["name"]) or {}
+        if "postgres-password" in data:
+            return {
+                (secret["metadata"]["name"], "postgres-password"),
+                (secret["metadata"]["name"], "password"),
+            }
+    keys = set()
+    job = release.migration["spec"]["template"]["spec"]["containers"][0]
+    for variable in job["env"]:
+        if variable["name"] in OWNER_VARIABLES:
+            ref = variable["valueFrom"]["secretKeyRef"]
+            keys.add((ref["name"], ref["key"]))
+    return keys
+
+
+@pytest.mark.parametrize("name", list(VALUE_SETS))
+def test_only_the_migration_job_gets_the_owner_role(
+    name: str, releases: dict[str, Release]
+) -> None:
+    release = releases[name]
+    owner_keys = _owner_keys(release)
+    assert owner_keys
+    job_env = release.resolve_env(release.migration["spec"]["template"]["spec"]["containers"][0])
+    assert "MIGRATION_DATABASE_URL" in job_env
+    assert "DATABASE_URL" in job_env
+    for owner, container in app_containers(release):
+        if owner["kind"] == "Job":
+            continue
+        names = {variable["name"] for variable in container.get("env", [])}
+        assert not names & OWNER_VARIABLES, owner["kind"]
+        references = {
+            (ref["name"], ref["key"])
+            for variable in container.get("env", [])
+            if (ref := variable.get("valueFrom", {}).get("secretKeyRef"))
+        }
+        assert not references & owner_keys, owner["kind"]
+        assert not container.get("envFrom", []) or all(
+            "secretRef" not in s for s in container["envFrom"]
+        )
+        environment = release.resolve_env(container)
+        owner_password = job_env.get("MIGRATION_DATABASE_PASSWORD")
+        if owner_password:
+            assert owner_password not in environment.values()
+
+
+def test_bundled_roles_runtime_for_pods_owner_for_the_job(releases: dict[str, Release]) -> None:
+    release = releases["bundled-postgresql"]
+    secret = release.secret_data("gw-groundwork-postgresql")
+    assert secret is not None
+    server = release.resolve_env(release.server["spec"]["template"]["spec"]["containers"][0])
+    job = release.resolve_env(release.migration["spec"]["template"]["spec"]["containers"][0])
+    host = "gw-groundwork-postgresql:5432/service"
+    assert server["DATABASE_URL"] == f"postgresql://service_app@{host}"
+    assert server["DATABASE_PASSWORD"] == secret["runtime-password"]
+    assert job["MIGRATION_DATABASE_URL"] == f"postgresql://service@{host}"
+    assert job["MIGRATION_DATABASE_PASSWORD"] == secret["password"]
+    assert job["DATABASE_URL"] == server["DATABASE_URL"]
+    assert "DATABASE_PASSWORD" not in job
+
+
+def test_external_roles_come_from_their_secret_keys(releases: dict[str, Release]) -> None:
+    release = releases["external-existing-secret"]
+    job = release.migration["spec"]["template"]["spec"]["containers"][0]
+    keys = {
+        v["name"]: v["valueFrom"]["secretKeyRef"]["key"] for v in job["env"] if "valueFrom" in v
+    }
+    assert keys == {
+        "DATABASE_URL": "pooled-url",
+        "DATABASE_PASSWORD": "password",
+        "MIGRATION_DATABASE_URL": "direct-url",
+        "MIGRATION_DATABASE_PASSWORD": "owner-password",
+    }
+    chart_secret = releases["external-chart-secret"].secret_data("gw-groundwork-database")
+    assert chart_secret is not None
+    assert set(chart_secret) == {
+        "DATABASE_URL",
+        "DATABASE_PASSWORD",
+        "MIGRATION_DATABASE_URL",
+        "MIGRATION_DATABASE_PASSWORD",
+    }
+
+
+def _init_script(release: Release) -> str:
+    config_map = release.one("ConfigMap", "gw-groundwork-postgresql-init")
+    script: str = config_map["data"]["create-app-roles.sh"]
+    return script
+
+
+def _ensure_container(release: Release) -> dict[str, Any]:
+    init = release.migration["spec"]["template"]["spec"].get("initContainers", [])
+    assert [c["name"] for c in init] == ["ensure-runtime-role"]
+    container: dict[str, Any] = init[0]
+    return container
+
+
+def test_bundled_init_script_gives_the_runtime_role_nothing_to_own(
+    releases: dict[str, Release],
+) -> None:
+    script = _init_script(releases["bundled-postgresql"])
+    assert 'CREATE DATABASE :"app_database" OWNER :"owner_role";' in script
+    assert "REVOKE ALL ON DATABASE" in script
+    assert "FROM PUBLIC" in script
+    assert 'GRANT CONNECT ON DATABASE :"app_database" TO :"runtime_role";' in script
+    assert "NOBYPASSRLS" in script
+    assert "password" not in script.split("SQL", 1)[0].lower()
+
+
+@pytest.mark.parametrize("upgrade", [False, True])
+def test_the_job_ensures_the_runtime_role_first(render: Render, upgrade: bool) -> None:
+    """Installs made before the runtime role existed get it on upgrade, before the migration."""
+    release = render(VALUE_SETS["bundled-postgresql"], upgrade=upgrade)
+    container = _ensure_container(release)
+    statefulset = release.one("StatefulSet")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == statefulset["image"]
+    context = container["securityContext"]
+    assert context["runAsNonRoot"] is True
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    environment = release.resolve_env(container)
+    secret = release.secret_data("gw-groundwork-postgresql")
+    assert secret is not None
+    assert environment["PGPASSWORD"] == secret["postgres-password"]
+    assert environment["APP_RUNTIME_PASSWORD"] == secret["runtime-password"]
+    assert environment["PGHOST"] == "gw-groundwork-postgresql"
+    assert environment["APP_RUNTIME_ROLE"] == "service_app"
+    script = container["command"][-1]
+    assert "pg_isready" in script
+    assert "\\gexec" in script
+    # Nothing external: a pre-upgrade hook runs before the chart's ConfigMaps update.
+    assert not container.get("envFrom")
+    assert len(container["volumeMounts"]) == 1
+    external = render(VALUE_SETS["external-chart-secret"], upgrade=upgrade).migration
+    assert "initContainers" not in external["spec"]["template"]["spec"]

@@ -12,6 +12,10 @@ from tests.chart.kube import CHART, PROJECT_ROOT
 EXTERNAL_PASSWORD = "pw-7f3a9c-never-in-a-configmap"
 EXTERNAL_URL = f"postgresql://app:{EXTERNAL_PASSWORD}@db.example.com:5432/app?sslmode=require"
 DIRECT_URL = f"postgresql://app:{EXTERNAL_PASSWORD}@direct.example.com:5432/app?sslmode=require"
+OWNER_PASSWORD = "owner-pw-41d2e8-only-for-the-migration-job"
+ISSUER = "https://login.example.com/realms/groundwork"
+# Required: the chart renders nothing without an issuer and an audience.
+IDENTITY: dict[str, Any] = {"oidc": {"issuer": ISSUER, "audience": "groundwork"}}
 
 
 def _load(path: str) -> dict[str, Any]:
@@ -36,6 +40,7 @@ OUTSIDE_SECRETS: dict[str, dict[str, str]] = {
         "pooled-url": EXTERNAL_URL,
         "direct-url": DIRECT_URL,
         "password": EXTERNAL_PASSWORD,
+        "owner-password": OWNER_PASSWORD,
     },
     "groundwork-neon": {"DATABASE_URL": EXTERNAL_URL, "MIGRATION_DATABASE_URL": DIRECT_URL},
 }
@@ -43,7 +48,7 @@ OUTSIDE_SECRETS: dict[str, dict[str, str]] = {
 BUNDLED_POSTGRESQL: dict[str, Any] = {
     "postgresql": {
         "enabled": True,
-        "auth": {"username": "service", "database": "service"},
+        "auth": {"username": "service", "runtimeUsername": "service_app", "database": "service"},
         "persistence": {"size": "20Gi", "storageClass": "fast-ssd"},
     },
     "networkPolicy": {"enabled": True},
@@ -57,6 +62,7 @@ EXTERNAL_EXISTING_SECRET: dict[str, Any] = {
             "url": "pooled-url",
             "migrationUrl": "direct-url",
             "password": "password",
+            "migrationPassword": "owner-password",
         },
         "pgbouncer": True,
     },
@@ -68,6 +74,7 @@ EXTERNAL_CHART_SECRET: dict[str, Any] = {
         "url": EXTERNAL_URL,
         "migrationUrl": DIRECT_URL,
         "password": EXTERNAL_PASSWORD,
+        "migrationPassword": OWNER_PASSWORD,
     },
 }
 
@@ -90,6 +97,14 @@ EVERYTHING_ON: dict[str, Any] = {
         "parentRefs": [{"name": "public", "namespace": "gateways", "sectionName": "https"}],
         "hostnames": ["api.example.com"],
     },
+    "oidc": {
+        "jwksUrl": "https://keys.example.com:8443/realms/groundwork/certs",
+        "algorithms": ["RS256", "ES256"],
+        "requireAtJwt": True,
+        "rolesClaim": "realm_access.roles",
+        "docsClientId": "groundwork-docs",
+    },
+    "cors": {"allowedOrigins": ["https://app.example.com", "http://localhost:5173"]},
     "autoscaling": {"enabled": True, "targetMemoryUtilizationPercentage": 80},
     "networkPolicy": {
         "enabled": True,
@@ -121,11 +136,13 @@ EVERYTHING_ON: dict[str, Any] = {
 }
 
 VALUE_SETS: dict[str, dict[str, Any]] = {
-    "defaults": {},
-    "bundled-postgresql": BUNDLED_POSTGRESQL,
-    "external-existing-secret": EXTERNAL_EXISTING_SECRET,
-    "external-chart-secret": EXTERNAL_CHART_SECRET,
-    "neon-example": _load(str((CHART / "values-neon.yaml").relative_to(PROJECT_ROOT))),
+    "defaults": IDENTITY,
+    "bundled-postgresql": merge(IDENTITY, BUNDLED_POSTGRESQL),
+    "external-existing-secret": merge(IDENTITY, EXTERNAL_EXISTING_SECRET),
+    "external-chart-secret": merge(IDENTITY, EXTERNAL_CHART_SECRET),
+    "neon-example": merge(
+        _load(str((CHART / "values-neon.yaml").relative_to(PROJECT_ROOT))), IDENTITY
+    ),
     "kind-dev": merge(_load("k8s/values-dev.yaml"), _load("k8s/values-dev-sync.yaml")),
-    "everything-on": merge(EXTERNAL_CHART_SECRET, EVERYTHING_ON),
+    "everything-on": merge(merge(IDENTITY, EXTERNAL_CHART_SECRET), EVERYTHING_ON),
 }

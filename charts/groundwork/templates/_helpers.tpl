@@ -101,6 +101,7 @@ existingSecretKeys, or the fixed keys of the Secret this chart renders.
 url: DATABASE_URL
 migrationUrl: {{ ternary "MIGRATION_DATABASE_URL" "" (not (empty $db.migrationUrl)) | quote }}
 password: {{ ternary "DATABASE_PASSWORD" "" (not (empty $db.password)) | quote }}
+migrationPassword: {{ ternary "MIGRATION_DATABASE_PASSWORD" "" (not (empty $db.migrationPassword)) | quote }}
 {{- end }}
 {{- end }}
 
@@ -147,47 +148,137 @@ DB_CONNECT_TIMEOUT: {{ $config.database.connectTimeout | int64 | quote }}
 DB_STATEMENT_TIMEOUT_MS: {{ $config.database.statementTimeoutMs | int64 | quote }}
 DB_HEALTH_TIMEOUT: {{ $config.database.healthTimeout | quote }}
 DB_PGBOUNCER: {{ and (not .Values.postgresql.enabled) .Values.externalDatabase.pgbouncer | quote }}
+{{- /* Identity: no switch turns authentication off, so an issuer and an audience are required. */}}
+{{- $oidc := .Values.oidc }}
+OIDC_ISSUER: {{ required "oidc.issuer is required: the OpenID Provider's issuer URL (discovery at <issuer>/.well-known/openid-configuration); authentication cannot be turned off" $oidc.issuer | quote }}
+OIDC_AUDIENCE: {{ required "oidc.audience is required: the audience (aud) that access tokens for this API carry" $oidc.audience | quote }}
+{{- with $oidc.jwksUrl }}
+OIDC_JWKS_URL: {{ . | quote }}
+{{- end }}
+OIDC_ALGORITHMS: {{ join "," $oidc.algorithms | quote }}
+OIDC_LEEWAY_SECONDS: {{ $oidc.leewaySeconds | int64 | quote }}
+OIDC_REQUIRE_AT_JWT: {{ $oidc.requireAtJwt | quote }}
+OIDC_ROLES_CLAIM: {{ $oidc.rolesClaim | quote }}
+OIDC_ADMIN_ROLE: {{ $oidc.adminRole | quote }}
+OIDC_JWKS_REFRESH_COOLDOWN_SECONDS: {{ $oidc.jwksRefreshCooldownSeconds | int64 | quote }}
+OIDC_HTTP_TIMEOUT_SECONDS: {{ $oidc.httpTimeoutSeconds | quote }}
+{{- with $oidc.docsClientId }}
+OIDC_DOCS_CLIENT_ID: {{ . | quote }}
+{{- end }}
+{{- with .Values.cors.allowedOrigins }}
+CORS_ALLOWED_ORIGINS: {{ join "," . | quote }}
+{{- end }}
 {{- end }}
 
 {{/*
-How the application reaches its database.
-- bundled: a password-free URL to the PostgreSQL Service plus DATABASE_PASSWORD from its Secret.
-- external: DATABASE_URL (and DATABASE_PASSWORD when a key is named) from the database Secret.
-Call with (dict "context" $ "forMigrations" true) to add the direct MIGRATION_DATABASE_URL.
+The ports of the OpenID Provider's URLs (issuer, and the JWKS override when set), which the
+pods fetch discovery and keys from.
+*/}}
+{{- define "groundwork.oidcPorts" -}}
+{{- $ports := list }}
+{{- range (compact (list .Values.oidc.issuer .Values.oidc.jwksUrl)) }}
+{{- $url := urlParse . }}
+{{- $hostPort := splitList ":" $url.host }}
+{{- if gt (len $hostPort) 1 }}
+{{- $ports = append $ports (last $hostPort | int) }}
+{{- else }}
+{{- $ports = append $ports (ternary 443 80 (eq $url.scheme "https")) }}
+{{- end }}
+{{- end }}
+{{- toJson (uniq $ports) }}
+{{- end }}
+
+{{/*
+How the application reaches its database: two roles.
+- the RUNTIME role (DATABASE_URL [+ DATABASE_PASSWORD]) for the server pods: it owns nothing;
+- the OWNER role (MIGRATION_DATABASE_URL [+ MIGRATION_DATABASE_PASSWORD]) for the migration
+  Job only, which also gets DATABASE_URL to know which role to grant the tables to.
+bundled: password-free URLs to the PostgreSQL Service, passwords from its Secret.
+external: every value from the database Secret (a key "" is not used).
+Call with (dict "context" $ "forMigrations" true) for the Job's variables.
 */}}
 {{- define "groundwork.databaseEnv" -}}
 {{- $ := .context }}
 {{- if $.Values.postgresql.enabled }}
 {{- $auth := $.Values.postgresql.auth }}
+{{- $server := printf "%s:%d" (include "groundwork.postgresql.fullname" $) (int $.Values.postgresql.service.port) }}
 - name: DATABASE_URL
-  value: {{ printf "postgresql://%s@%s:%d/%s" $auth.username (include "groundwork.postgresql.fullname" $) (int $.Values.postgresql.service.port) $auth.database | quote }}
-- name: DATABASE_PASSWORD
+  value: {{ printf "postgresql://%s@%s/%s" $auth.runtimeUsername $server $auth.database | quote }}
+{{- if .forMigrations }}
+- name: MIGRATION_DATABASE_URL
+  value: {{ printf "postgresql://%s@%s/%s" $auth.username $server $auth.database | quote }}
+- name: MIGRATION_DATABASE_PASSWORD
   valueFrom:
     secretKeyRef:
       name: {{ include "groundwork.postgresql.secretName" $ }}
       key: {{ $auth.secretKeys.userPasswordKey }}
 {{- else }}
-{{- $keys := include "groundwork.databaseSecretKeys" $ | fromYaml }}
-- name: DATABASE_URL
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "groundwork.databaseSecretName" $ }}
-      key: {{ $keys.url }}
-{{- if $keys.password }}
 - name: DATABASE_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ include "groundwork.databaseSecretName" $ }}
-      key: {{ $keys.password }}
+      name: {{ include "groundwork.postgresql.secretName" $ }}
+      key: {{ $auth.secretKeys.runtimePasswordKey }}
 {{- end }}
-{{- if and .forMigrations $keys.migrationUrl }}
-- name: MIGRATION_DATABASE_URL
+{{- else }}
+{{- $keys := include "groundwork.databaseSecretKeys" $ | fromYaml }}
+{{- $names := dict "url" "DATABASE_URL" "password" "DATABASE_PASSWORD" }}
+{{- if .forMigrations }}
+{{- $_ := set $names "migrationUrl" "MIGRATION_DATABASE_URL" }}
+{{- $_ := set $names "migrationPassword" "MIGRATION_DATABASE_PASSWORD" }}
+{{- end }}
+{{- range $value := list "url" "password" "migrationUrl" "migrationPassword" }}
+{{- $variable := get $names $value }}
+{{- $key := get $keys $value }}
+{{- if and $variable $key }}
+- name: {{ $variable }}
   valueFrom:
     secretKeyRef:
       name: {{ include "groundwork.databaseSecretName" $ }}
-      key: {{ $keys.migrationUrl }}
+      key: {{ $key }}
 {{- end }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+SQL (psql) that makes the bundled PostgreSQL's runtime role what the application expects:
+it exists, may log in with the Secret's password, has no special attribute, owns nothing,
+and may only CONNECT to the database (the migration grants it the schema and the tables).
+Idempotent. Reads APP_RUNTIME_ROLE, APP_RUNTIME_PASSWORD and APP_DATABASE_NAME; run it as
+the superuser.
+*/}}
+{{- define "groundwork.postgresql.runtimeRoleSql" -}}
+\getenv runtime_role APP_RUNTIME_ROLE
+\getenv runtime_password APP_RUNTIME_PASSWORD
+\getenv app_database APP_DATABASE_NAME
+SELECT format('CREATE ROLE %I', :'runtime_role')
+  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'runtime_role') \gexec
+ALTER ROLE :"runtime_role" LOGIN PASSWORD :'runtime_password'
+  NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION;
+REVOKE ALL ON DATABASE :"app_database" FROM PUBLIC;
+GRANT CONNECT ON DATABASE :"app_database" TO :"runtime_role";
+{{- end }}
+
+{{/*
+The migration Job's first step with the bundled PostgreSQL: wait for the server, then make
+sure the runtime role exists. An install's init script already created it; a release
+installed before the chart had two roles ran its init script without it, so on that
+upgrade this step creates it, before the migration grants it the tables.
+*/}}
+{{- define "groundwork.postgresql.ensureRuntimeRoleScript" -}}
+set -eu
+deadline=$(( $(date +%s) + WAIT_TIMEOUT_SECONDS ))
+until pg_isready --quiet; do
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    echo "PostgreSQL at $PGHOST:$PGPORT did not answer within $WAIT_TIMEOUT_SECONDS s" >&2
+    exit 1
+  fi
+  sleep 2
+done
+psql -v ON_ERROR_STOP=1 --no-psqlrc --quiet <<'SQL'
+{{ include "groundwork.postgresql.runtimeRoleSql" . }}
+SQL
+echo "runtime role $APP_RUNTIME_ROLE is ready"
 {{- end }}
 
 {{/*
@@ -212,7 +303,15 @@ Fail early on settings that would break a rollout in ways only a cluster would s
 {{- if and (not .Values.postgresql.enabled) (not .Values.externalDatabase.existingSecret) (not .Values.externalDatabase.url) }}
 {{- fail "postgresql.enabled is false: set externalDatabase.url or externalDatabase.existingSecret" }}
 {{- end }}
-{{- if and .Values.externalDatabase.existingSecret (or .Values.externalDatabase.url .Values.externalDatabase.migrationUrl .Values.externalDatabase.password) }}
-{{- fail "externalDatabase.existingSecret is set: leave externalDatabase.url, migrationUrl and password empty (they would be ignored)" }}
+{{- $db := .Values.externalDatabase }}
+{{- if and $db.existingSecret (or $db.url $db.migrationUrl $db.password $db.migrationPassword) }}
+{{- fail "externalDatabase.existingSecret is set: leave externalDatabase.url, migrationUrl, password and migrationPassword empty (they would be ignored)" }}
+{{- end }}
+{{- $auth := .Values.postgresql.auth }}
+{{- if and .Values.postgresql.enabled (or (eq $auth.runtimeUsername $auth.username) (eq $auth.runtimeUsername "postgres")) }}
+{{- fail "postgresql.auth.runtimeUsername must differ from postgresql.auth.username and from postgres: the server pods' role owns nothing" }}
+{{- end }}
+{{- if and (eq .Values.config.env "prod") .Values.oidc.issuer (not (hasPrefix "https://" .Values.oidc.issuer)) }}
+{{- fail "oidc.issuer must be an https:// URL when config.env is prod" }}
 {{- end }}
 {{- end }}
