@@ -12,9 +12,12 @@ from app.core.logging import configure_logging
 from app.db.migrations import (
     MIGRATION_LOCK_TIMEOUT_ATTRIBUTE,
     MIGRATION_URL_ATTRIBUTE,
+    RUNTIME_ROLE_ATTRIBUTE,
     advisory_lock,
-    target_metadata,
+    runtime_role,
 )
+from app.db.roles import grant_runtime_privileges
+from app.modules.registry import target_metadata
 
 config = context.config
 
@@ -27,6 +30,7 @@ def _from_settings() -> None:
     configure_logging(settings.log_level, settings.resolved_log_format, settings.secret_values())
     config.attributes[MIGRATION_URL_ATTRIBUTE] = settings.sqlalchemy_url(for_migrations=True)
     config.attributes[MIGRATION_LOCK_TIMEOUT_ATTRIBUTE] = settings.migration_lock_timeout
+    config.attributes[RUNTIME_ROLE_ATTRIBUTE] = runtime_role(settings)
 
 
 def _url() -> URL:
@@ -50,6 +54,8 @@ def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
     with context.begin_transaction():
         context.run_migrations()
+        if role := config.attributes.get(RUNTIME_ROLE_ATTRIBUTE):
+            grant_runtime_privileges(connection, role)
 
 
 async def run_migrations_online() -> None:

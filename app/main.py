@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__
@@ -22,17 +22,27 @@ from app.core.middleware import (
     RequestContextMiddleware,
 )
 from app.db.database import Database
+from app.db.roles import role_risks
 from app.health.routes import router as health_router
+from app.identity.keys import ProviderKeys, identity_http_client
+from app.identity.openapi import document_security, swagger_ui_oauth
+from app.identity.settings import IdentitySettings, get_identity_settings
+from app.identity.tokens import TokenVerifier
 from app.modules.task.routes import router as task_router
+from app.modules.user.routes import me_router
 from app.modules.user.routes import router as user_router
 
 logger = get_logger(__name__)
 
 TAGS = [
-    {"name": "users", "description": "People who own tasks."},
-    {"name": "tasks", "description": "A user's tasks; each user sees only their own."},
+    {"name": "me", "description": "The caller's own profile, provisioned on first use."},
+    {"name": "tasks", "description": "The caller's own tasks; nobody else sees them."},
+    {"name": "users", "description": "Managing every user: the admin role only."},
     {"name": "health", "description": "Kubernetes liveness and readiness probes."},
 ]
+# Headers a browser front end on another origin may send and read (CORS).
+CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "If-Match", "X-Request-ID"]
+CORS_RESPONSE_HEADERS = ["ETag", "Location", "Retry-After", "WWW-Authenticate", "X-Request-ID"]
 
 
 async def _check_database(database: Database) -> None:
@@ -43,34 +53,39 @@ async def _check_database(database: Database) -> None:
     """
     try:
         async with database.engine.connect() as connection:
-            role = (
-                await connection.execute(
-                    text(
-                        "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
-                    )
-                )
-            ).scalar_one()
+            bypasses_rls, owns_tables = await role_risks(connection)
     except SQLAlchemyError as error:
         logger.warning("database_unavailable_at_startup", error=database_error_name(error))
         return
-    if role:
+    if bypasses_rls:
         logger.warning(
             "database_role_bypasses_rls",
             hint="connect as a role without SUPERUSER or BYPASSRLS so row-level security applies",
         )
+    if owns_tables:
+        logger.warning(
+            "database_role_owns_tables",
+            hint="an owner can switch row-level security off: connect as a runtime role that "
+            "owns nothing and migrate as the owner (MIGRATION_DATABASE_URL)",
+        )
     logger.info("database_connected")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, identity: IdentitySettings | None = None
+) -> FastAPI:
     """Build the FastAPI application.
 
     Args:
         settings: Settings to use; read from the environment when omitted.
+        identity: The OpenID Provider to trust; read from the environment when omitted.
 
     Returns:
-        The application. Its lifespan opens the database pool and closes it on shutdown.
+        The application. Its lifespan opens the database pool and the identity provider's
+        HTTP client, and closes both on shutdown.
     """
     settings = settings or get_settings()
+    identity = identity or get_identity_settings()
     configure_logging(settings.log_level, settings.resolved_log_format, settings.secret_values())
 
     @asynccontextmanager
@@ -78,11 +93,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = Database(settings)
         app.state.database = database
         await _check_database(database)
-        try:
-            yield
-        finally:
-            await database.dispose()
-            logger.info("database_pool_closed")
+        # Keys are fetched on the first token, not here: readiness never waits on the provider.
+        async with identity_http_client(identity) as client:
+            keys = ProviderKeys(identity, client)
+            app.state.identity_settings = identity
+            app.state.token_verifier = TokenVerifier(identity, keys)
+            try:
+                yield
+            finally:
+                await keys.close()
+                await database.dispose()
+                logger.info("database_pool_closed")
 
     app = FastAPI(
         title="Groundwork",
@@ -91,29 +112,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Errors are RFC 9457 problem details (`application/problem+json`).",
         openapi_tags=TAGS,
         lifespan=lifespan,
+        swagger_ui_init_oauth=swagger_ui_oauth(identity),
     )
     # Added last runs first: the request id and access log wrap everything else.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     install_metrics(app, settings)
+    if settings.cors_allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_allowed_origins),
+            allow_credentials=settings.cors_allow_credentials,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_RESPONSE_HEADERS,
+            max_age=600,
+        )
     app.add_middleware(LivenessMiddleware)
     app.include_router(health_router)
-    app.include_router(user_router)
+    app.include_router(me_router)
     app.include_router(task_router)
+    app.include_router(user_router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = use_problem_media_type(
-                get_openapi(
-                    title=app.title,
-                    version=app.version,
-                    summary=app.summary,
-                    description=app.description,
-                    routes=app.routes,
-                    tags=app.openapi_tags,
-                )
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+                tags=app.openapi_tags,
             )
+            app.openapi_schema = document_security(use_problem_media_type(document), identity)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -1,6 +1,9 @@
-"""Fixtures on a real PostgreSQL: a throwaway embedded PostgreSQL 18, or TEST_DATABASE_URL.
+"""Fixtures on a real PostgreSQL and a real OpenID Provider.
 
-The schema is built by Alembic, as in production, and every test starts from empty tables.
+PostgreSQL: a throwaway embedded PostgreSQL 18, or TEST_DATABASE_URL. The schema is built by
+Alembic as the owner role, as in production; the app connects as the runtime role; every test
+starts from empty tables. Identity: the development OpenID Provider (oidc-provider), whose
+clients are the test identities.
 """
 
 from __future__ import annotations
@@ -20,12 +23,17 @@ from alembic import command
 from app.core.config import Settings
 from app.db.migrations import alembic_config
 from app.dev.embedded_postgres import EmbeddedPostgres, ensure_app_database, free_port
+from app.dev.identity_provider import DevIdentityProvider
+from app.identity.settings import IdentitySettings
 from app.main import create_app
+from tests.identity import AUDIENCE, TEST_CLIENTS, Identities, require_identity_provider
 from tests.processes import ServerProcess
 from tests.support import DatabaseInfo
 
 APP_ROLE = "groundwork_test"
 APP_PASSWORD = "s3cr3t-test-password"
+OWNER_ROLE = "groundwork_test_owner"
+OWNER_PASSWORD = "s3cr3t-owner-password"
 
 
 @pytest.fixture(scope="session")
@@ -43,29 +51,82 @@ def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def create_database(admin_url: str, name: str) -> DatabaseInfo:
-    """Create an empty database owned by the non-superuser test role."""
+    """Create an empty database owned by the owner role; the runtime role may connect."""
     with psycopg.connect(admin_url, autocommit=True) as connection:
         connection.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
-    ensure_app_database(admin_url, APP_ROLE, name, password=APP_PASSWORD)
-    url = make_url(admin_url).set(
-        drivername="postgresql", username=APP_ROLE, password=APP_PASSWORD, database=name
+    ensure_app_database(
+        admin_url, name, OWNER_ROLE, APP_ROLE, {OWNER_ROLE: OWNER_PASSWORD, APP_ROLE: APP_PASSWORD}
     )
-    admin = make_url(admin_url).set(database=name)
+
+    def url_of(role: str | None = None, password: str | None = None) -> str:
+        url = make_url(admin_url).set(drivername="postgresql", database=name)
+        if role is not None:
+            url = url.set(username=role, password=password)
+        return url.render_as_string(hide_password=False)
+
     return DatabaseInfo(
-        url=url.render_as_string(hide_password=False),
-        admin_url=admin.render_as_string(hide_password=False),
+        url=url_of(APP_ROLE, APP_PASSWORD),
+        owner_url=url_of(OWNER_ROLE, OWNER_PASSWORD),
+        admin_url=url_of(),
         password=APP_PASSWORD,
     )
+
+
+def migrate(info: DatabaseInfo) -> None:
+    """Upgrade `info`'s database to head as the owner, granting the runtime role its rights."""
+    owner = make_url(info.owner_url).set(drivername="postgresql+psycopg")
+    command.upgrade(alembic_config(owner, runtime_role=APP_ROLE), "head")
 
 
 @pytest.fixture(scope="session")
 def database(admin_url: str) -> DatabaseInfo:
     """The test database, migrated to head by Alembic."""
     info = create_database(admin_url, f"groundwork_test_{os.getpid()}")
-    command.upgrade(alembic_config(make_url(info.url).set(drivername="postgresql+psycopg")), "head")
+    migrate(info)
     return info
+
+
+@pytest.fixture(scope="session")
+def identity_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevIdentityProvider]:
+    """The development OpenID Provider with the test identities as its clients."""
+    require_identity_provider()
+    provider = DevIdentityProvider(
+        tmp_path_factory.mktemp("oidc"),
+        free_port(),
+        AUDIENCE,
+        TEST_CLIENTS,
+        account_roles={"admin": ["admin"]},
+    )
+    provider.start()
+    try:
+        yield provider
+    finally:
+        provider.stop()
+
+
+@pytest.fixture(scope="session")
+def identities(identity_provider: DevIdentityProvider) -> Identities:
+    """Access tokens of the test identities, fetched from the provider once each."""
+    return Identities(identity_provider)
+
+
+@pytest.fixture(scope="session")
+def identity_settings(identity_provider: DevIdentityProvider) -> IdentitySettings:
+    """Trust the test provider, exactly as a deployment trusts its own."""
+    return IdentitySettings(
+        _env_file=None,  # type: ignore[call-arg]
+        oidc_issuer=identity_provider.issuer,
+        oidc_audience=AUDIENCE,
+        oidc_require_at_jwt=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def identity_env(identity_provider: DevIdentityProvider) -> dict[str, str]:
+    """The environment a server process needs to trust the test provider."""
+    return {"OIDC_ISSUER": identity_provider.issuer, "OIDC_AUDIENCE": AUDIENCE}
 
 
 @pytest.fixture(scope="session")
@@ -75,9 +136,9 @@ def settings(database: DatabaseInfo) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+async def app(settings: Settings, identity_settings: IdentitySettings) -> AsyncIterator[FastAPI]:
     """The application with its lifespan running (pool open)."""
-    application = create_app(settings)
+    application = create_app(settings, identity_settings)
     async with application.router.lifespan_context(application):
         yield application
 
@@ -109,9 +170,13 @@ def start_process(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 
 
 @pytest.fixture
-def server(start_process: Callable[..., ServerProcess], database: DatabaseInfo) -> ServerProcess:
+def server(
+    start_process: Callable[..., ServerProcess],
+    database: DatabaseInfo,
+    identity_env: dict[str, str],
+) -> ServerProcess:
     """The production server (gunicorn, two workers) on the test database, every worker up."""
-    process = start_process({"DATABASE_URL": database.url})
+    process = start_process({"DATABASE_URL": database.url, **identity_env})
     process.wait_ready()
     process.wait_workers_started()
     return process

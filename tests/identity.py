@@ -15,7 +15,12 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from app.dev.identity_provider import DevIdentityProvider, find_node_modules, node_executable
+from app.dev.identity_provider import (
+    ClientSpec,
+    DevIdentityProvider,
+    find_node_modules,
+    node_executable,
+)
 from tests.support import running_in_ci
 
 MAX_REDIRECTS = 10
@@ -153,3 +158,47 @@ def sign_token(
     """
     header = {"alg": alg, "typ": "at+jwt", "kid": key["kid"], **(headers or {})}
     return jwt.encode(header, claims, RSAKey.import_key(key), algorithms=[alg])
+
+
+# The identities of the test suite: confidential clients of the session's provider.
+AUDIENCE = "http://groundwork.test"
+CLIENT_SECRET = "test-client-secret"
+BROWSER_REDIRECT_URI = "http://127.0.0.1/callback"
+TASK_SCOPES = "tasks:read tasks:write"
+USER_CLIENTS = tuple(f"user-{number:02d}" for number in range(40))
+TEST_CLIENTS = (
+    *(ClientSpec(client_id, CLIENT_SECRET, TASK_SCOPES) for client_id in USER_CLIENTS),
+    ClientSpec("admin", CLIENT_SECRET, TASK_SCOPES, roles=("admin",)),
+    ClientSpec("reader", CLIENT_SECRET, TASK_SCOPES),
+    ClientSpec(
+        "browser",
+        None,
+        f"openid profile email {TASK_SCOPES}",
+        redirect_uris=(BROWSER_REDIRECT_URI,),
+    ),
+)
+
+
+class Identities:
+    """Access tokens of the test clients, each fetched once from the real provider."""
+
+    def __init__(self, provider: DevIdentityProvider) -> None:
+        self.provider = provider
+        self._tokens: dict[tuple[str, str], str] = {}
+
+    def token(self, client_id: str = "user-00", scope: str = TASK_SCOPES) -> str:
+        """Return an access token of `client_id` with `scope` (client credentials)."""
+        if (client_id, scope) not in self._tokens:
+            self._tokens[client_id, scope] = client_credentials_token(
+                self.provider, client_id, CLIENT_SECRET, scope
+            )
+        return self._tokens[client_id, scope]
+
+    def headers(self, client_id: str = "user-00", scope: str = TASK_SCOPES) -> dict[str, str]:
+        """Return the `Authorization` header of `client_id` with `scope`."""
+        return {"Authorization": f"Bearer {self.token(client_id, scope)}"}
+
+    @property
+    def admin(self) -> dict[str, str]:
+        """The headers of a client with the admin role."""
+        return self.headers("admin")

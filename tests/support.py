@@ -19,9 +19,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 @dataclass(frozen=True)
 class DatabaseInfo:
-    """A test database: the app role's URL, a superuser URL to it, and the app password."""
+    """A test database: the runtime and owner roles' URLs, a superuser's, the runtime password."""
 
     url: str
+    owner_url: str
     admin_url: str
     password: str
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -21,6 +22,14 @@ PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 - gunicorn's recommended worker tmp dir
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+_ORIGIN = re.compile(r"^https?://[^/?#\s]+$")
+
+
+def split_list(value: object) -> object:
+    """Read a comma-separated environment variable as a tuple of its non-empty items."""
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
 
 
 class Environment(StrEnum):
@@ -70,9 +79,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: LogFormat | None = None
 
+    # The runtime role: reads and writes rows, owns nothing (row-level security binds it).
     database_url: SecretStr
     database_password: SecretStr | None = None
+    # The owner role that runs migrations; default: DATABASE_URL (a single-role setup).
     migration_database_url: SecretStr | None = None
+    migration_database_password: SecretStr | None = None
 
     # A fixed pool sized to a worker's concurrency: overflow connections are closed as soon
     # as they are returned, so under steady load they would reconnect on every request.
@@ -93,6 +105,9 @@ class Settings(BaseSettings):
     migration_lock_timeout: PositiveFloat = 120.0
 
     max_request_body_bytes: PositiveInt = 1_048_576
+    # Browser origins allowed to call the API (CORS); empty: no cross-origin access.
+    cors_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    cors_allow_credentials: bool = False
 
     @field_validator("database_url", "migration_database_url")
     @classmethod
@@ -108,6 +123,28 @@ class Settings(BaseSettings):
         if not url.host and not url.query.get("host"):
             raise ValueError("has no host")
         return value
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        return split_list(value)
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _check_origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(
+                    "each origin is scheme://host[:port], such as https://app.example.com"
+                )
+        return origins
+
+    @field_validator("cors_allow_credentials")
+    @classmethod
+    def _no_wildcard_with_credentials(cls, allow: bool, info: ValidationInfo) -> bool:
+        if allow and "*" in info.data.get("cors_allowed_origins", ()):
+            raise ValueError("cannot be on while CORS_ALLOWED_ORIGINS is *")
+        return allow
 
     @property
     def resolved_log_format(self) -> LogFormat:
@@ -125,12 +162,14 @@ class Settings(BaseSettings):
         Returns:
             A `postgresql+psycopg` URL.
         """
-        source = self.database_url
-        if for_migrations and self.migration_database_url is not None:
-            source = self.migration_database_url
+        source: SecretStr = self.database_url
+        password: SecretStr | None = self.database_password
+        if for_migrations:
+            source = self.migration_database_url or source
+            password = self.migration_database_password or password
         url = make_url(source.get_secret_value()).set(drivername="postgresql+psycopg")
-        if self.database_password is not None:
-            url = url.set(password=self.database_password.get_secret_value())
+        if password is not None:
+            url = url.set(password=password.get_secret_value())
         return url
 
     def secret_values(self) -> list[str]:
@@ -141,8 +180,9 @@ class Settings(BaseSettings):
                 password = make_url(url.get_secret_value()).password
                 if password:
                     secrets.append(str(password))
-        if self.database_password is not None:
-            secrets.append(self.database_password.get_secret_value())
+        for secret in (self.database_password, self.migration_database_password):
+            if secret is not None:
+                secrets.append(secret.get_secret_value())
         return [secret for secret in secrets if secret]
 
 
@@ -178,7 +218,12 @@ def describe_validation_error(error: ValidationError) -> str:
     return "invalid setting " + "; ".join(problems)
 
 
-def _read_settings(settings_class: type[SettingsT]) -> SettingsT:
+def read_settings(settings_class: type[SettingsT]) -> SettingsT:
+    """Read `settings_class` from the environment, `.env` and `SECRETS_DIR`.
+
+    Raises:
+        SettingsError: A setting is missing or invalid (one line naming the variable).
+    """
     secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE) or None
     # pydantic-settings only warns and carries on, which would hide a missing Secret mount.
     if secrets_dir is not None and not Path(secrets_dir).is_dir():
@@ -197,10 +242,10 @@ def get_settings() -> Settings:
     Raises:
         SettingsError: A setting is missing or invalid (it exits with one clear line).
     """
-    return _read_settings(Settings)
+    return read_settings(Settings)
 
 
 @lru_cache
 def get_server_settings() -> ServerSettings:
     """Read and validate the process-model settings once per process."""
-    return _read_settings(ServerSettings)
+    return read_settings(ServerSettings)

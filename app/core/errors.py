@@ -69,6 +69,11 @@ class AppError(Exception):
         super().__init__(detail)
         self.detail = detail
 
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """Response headers the problem needs, such as `Retry-After` or `WWW-Authenticate`."""
+        return None
+
 
 class NotFoundError(AppError):
     """The addressed resource does not exist (or is not visible to the caller)."""
@@ -99,10 +104,16 @@ class UnsupportedMediaTypeError(AppError):
 
 
 class ServiceUnavailableError(AppError):
-    """The database is unreachable or no connection became free in time."""
+    """A dependency (the database, the identity provider) is unreachable or too busy."""
 
     status = HTTPStatus.SERVICE_UNAVAILABLE
     slug = "service-unavailable"
+    retry_after_seconds = RETRY_AFTER_SECONDS
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """Tell clients when a retry is worth it."""
+        return {"Retry-After": self.retry_after_seconds}
 
 
 _SLUGS = {
@@ -184,10 +195,9 @@ async def _http_error(request: Request, exception: Exception) -> JSONResponse:
 
 async def _app_error(request: Request, exception: Exception) -> JSONResponse:
     error = cast(AppError, exception)
-    headers = (
-        {"Retry-After": RETRY_AFTER_SECONDS} if isinstance(error, ServiceUnavailableError) else None
+    return problem_response(
+        request, error.status, error.detail, slug=error.slug, headers=error.headers
     )
-    return problem_response(request, error.status, error.detail, slug=error.slug, headers=headers)
 
 
 async def _database_unavailable(request: Request, error: Exception) -> JSONResponse:

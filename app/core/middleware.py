@@ -179,5 +179,7 @@ class RequestContextMiddleware:
             status=status,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
             client=client[0] if client else None,
+            # Set by app.identity once the bearer token is verified; the token is never logged.
+            subject=scope.get("state", {}).get("subject"),
             pid=os.getpid(),
         )

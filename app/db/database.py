@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,8 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from app.core.config import Settings
 from app.db.pool_metrics import instrument_pool, track_connection_wait
 
-# The transaction-scoped setting the tasks row-level security policy reads.
-ACTING_USER_SETTING = "app.current_user_id"
 # A pooled connection idle this long is tested before reuse (when pre-ping is off).
 IDLE_PING_AFTER_SECONDS = 0.25
 
@@ -101,7 +98,7 @@ async def _checked_out(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 
 class Database:
-    """Owns the engine; hands out connections for one read or one explicit transaction."""
+    """Owns the engine; hands out connections for one explicit transaction at a time."""
 
     def __init__(self, settings: Settings) -> None:
         self.engine = create_engine(settings)
@@ -111,41 +108,18 @@ class Database:
         self._health_engine = create_engine(settings, pool_size=1)
         self._health_timeout = settings.db_health_timeout
         self._health_check: asyncio.Future[str | None] | None = None
-        # Same pool; the connection is in autocommit only while checked out for a read.
-        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
-    async def transaction(
-        self, acting_user_id: uuid.UUID | None = None
-    ) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """Run a unit of work in one transaction: commit on success, roll back on error.
 
-        Args:
-            acting_user_id: The user the row-level security policies act for. Until real
-                authentication exists, user-scoped routes pass the user of the URL.
+        Row-level security sees no acting user until the transaction sets one
+        (`app.identity.subject.acting_as` does, first thing); until then no row is visible.
 
         Yields:
             A connection inside the open transaction.
         """
         async with _checked_out(self.engine) as connection, connection.begin():
-            if acting_user_id is not None:
-                await connection.execute(
-                    text("SELECT set_config(:name, :value, true)"),
-                    {"name": ACTING_USER_SETTING, "value": str(acting_user_id)},
-                )
-            yield connection
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """Lend a connection for a single read statement, outside an explicit transaction.
-
-        One statement is atomic on its own; skipping BEGIN and COMMIT saves two round trips.
-        Reads that must act as a user (row-level security) need `transaction()` instead.
-
-        Yields:
-            A connection in autocommit mode.
-        """
-        async with _checked_out(self._autocommit_engine) as connection:
             yield connection
 
     async def schema_revision(self) -> str | None:

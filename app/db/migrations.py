@@ -15,7 +15,7 @@ from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, text
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -24,20 +24,14 @@ from alembic import command
 from app.core.config import Settings
 from app.core.errors import database_error_name
 from app.core.logging import get_logger
-from app.db.base import metadata
-from app.modules.task.models import Task
-from app.modules.user.models import User
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MIGRATION_URL_ATTRIBUTE = "groundwork.database_url"
 MIGRATION_LOCK_TIMEOUT_ATTRIBUTE = "groundwork.lock_timeout"
+RUNTIME_ROLE_ATTRIBUTE = "groundwork.runtime_role"
 # pg_advisory_lock key: the first 8 bytes of sha1("groundwork.migrations").
 MIGRATION_LOCK_KEY = 0x3F1C2A9B5D7E4601
 DEFAULT_LOCK_TIMEOUT_SECONDS = 120.0
-
-target_metadata: MetaData = metadata
-# Importing the models registers their tables on the shared metadata.
-MODELS = (User, Task)
 
 logger = get_logger("groundwork.migrations")
 
@@ -50,20 +44,30 @@ def alembic_config(
     url: URL,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
     script_location: Path | None = None,
+    runtime_role: str | None = None,
 ) -> Config:
     """Build the Alembic configuration for `url` without going through configparser.
 
     Args:
-        url: Where to migrate.
+        url: Where to migrate, as the owner role.
         lock_timeout: Most seconds to wait for another runner's migration lock.
         script_location: Another migrations folder than the project's `alembic/`.
+        runtime_role: The role the server connects as, granted its privileges after the run.
     """
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     if script_location is not None:
         config.set_main_option("script_location", str(script_location))
     config.attributes[MIGRATION_URL_ATTRIBUTE] = url
     config.attributes[MIGRATION_LOCK_TIMEOUT_ATTRIBUTE] = lock_timeout
+    config.attributes[RUNTIME_ROLE_ATTRIBUTE] = runtime_role
     return config
+
+
+def runtime_role(settings: Settings) -> str | None:
+    """Return the server's role when it differs from the owner that migrates, else None."""
+    runtime = settings.sqlalchemy_url().username
+    owner = settings.sqlalchemy_url(for_migrations=True).username
+    return runtime if runtime and runtime != owner else None
 
 
 def head_revisions(script_location: Path | None = None) -> tuple[str, ...]:
@@ -146,9 +150,16 @@ def upgrade_to_head(settings: Settings, script_location: Path | None = None) -> 
         raise MigrationError(f"the migration history has {len(heads)} heads {heads}; merge them")
     url = settings.sqlalchemy_url(for_migrations=True)
     asyncio.run(wait_for_database(url, settings.migration_wait_timeout))
-    logger.info("migrations_started", target=heads[0])
+    role = runtime_role(settings)
+    if role is None:
+        logger.warning(
+            "migrating_as_the_runtime_role",
+            hint="set MIGRATION_DATABASE_URL to the owner role and DATABASE_URL to a role that "
+            "owns nothing, so the server cannot switch row-level security off",
+        )
+    logger.info("migrations_started", target=heads[0], runtime_role=role)
     try:
-        config = alembic_config(url, settings.migration_lock_timeout, script_location)
+        config = alembic_config(url, settings.migration_lock_timeout, script_location, role)
         command.upgrade(config, "head")
     except MigrationError:
         raise

@@ -12,6 +12,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -132,33 +133,54 @@ class EmbeddedPostgres:
         return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
 
 
-def ensure_app_database(
-    admin_url: str, role: str, database: str, password: str | None = None
-) -> None:
-    """Create `role` (no superuser, no BYPASSRLS) and `database` owned by it, if missing.
+def _ensure_role(connection: psycopg.Connection[Any], role: str, password: str | None) -> None:
+    exists = connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+    if not exists:
+        connection.execute(
+            sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE").format(
+                sql.Identifier(role)
+            )
+        )
+    if password is not None:
+        connection.execute(
+            sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(password))
+        )
 
-    The application must not bypass row-level security, so it never connects as a superuser.
+
+def ensure_app_database(
+    admin_url: str,
+    database: str,
+    owner: str,
+    runtime: str,
+    passwords: Mapping[str, str] | None = None,
+) -> None:
+    """Create the two roles and `database` owned by `owner`, if missing.
+
+    Neither role is a superuser or has BYPASSRLS. The owner runs migrations and owns the
+    schema; the runtime role may only connect here, and migrations grant it row access.
+
+    Args:
+        admin_url: A superuser's URL.
+        database: The database to create.
+        owner: The role that owns the database and runs migrations.
+        runtime: The role the server connects as.
+        passwords: Passwords to set, by role name.
     """
+    passwords = passwords or {}
     with psycopg.connect(admin_url, autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
-        if not exists:
-            connection.execute(
-                sql.SQL(
-                    "CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
-                ).format(sql.Identifier(role))
-            )
-        if password is not None:
-            connection.execute(
-                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-                    sql.Identifier(role), sql.Literal(password)
-                )
-            )
+        for role in (owner, runtime):
+            _ensure_role(connection, role, passwords.get(role))
         exists = connection.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [database]
         ).fetchone()
         if not exists:
             connection.execute(
                 sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(database), sql.Identifier(role)
+                    sql.Identifier(database), sql.Identifier(owner)
                 )
             )
+        names = {"database": sql.Identifier(database), "runtime": sql.Identifier(runtime)}
+        connection.execute(sql.SQL("REVOKE ALL ON DATABASE {database} FROM PUBLIC").format(**names))
+        connection.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {database} TO {runtime}").format(**names)
+        )

@@ -1,4 +1,4 @@
-"""Task endpoints under `/api/v1/users/{user_id}/tasks`."""
+"""The caller's own task endpoints under `/api/v1/me/tasks`."""
 
 from __future__ import annotations
 
@@ -12,22 +12,22 @@ from app.core.api import (
     ITEM_PROBLEMS,
     JSON_BODY,
     PRECONDITION_PROBLEMS,
+    READ_PROBLEMS,
     WRITE_PROBLEMS,
     PageCursor,
     PageLimit,
     responses,
 )
 from app.core.conditional import LOCATION_DOCUMENTATION, IfMatch, tagged, tagged_response
-from app.core.errors import problem_responses
 from app.core.schemas import DEFAULT_PAGE_SIZE, CanonicalUUID, Page
 from app.db.database import Database
 from app.db.dependencies import get_database
+from app.identity.dependencies import TaskReader, TaskWriter
 from app.modules.task.models import TaskStatus
 from app.modules.task.schemas import TaskCreate, TaskRead, TaskUpdate
 from app.modules.task.service import TaskService
 
-router = APIRouter(prefix=f"{API_V1}/users/{{user_id}}/tasks", tags=["tasks"])
-WRITE_ITEM_PROBLEMS = responses(WRITE_PROBLEMS, problem_responses(HTTPStatus.NOT_FOUND))
+router = APIRouter(prefix=f"{API_V1}/me/tasks", tags=["tasks"])
 
 
 async def get_task_service(database: Annotated[Database, Depends(get_database)]) -> TaskService:
@@ -38,26 +38,26 @@ async def get_task_service(database: Annotated[Database, Depends(get_database)])
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 
 
-@router.get("", summary="List a user's tasks", responses=ITEM_PROBLEMS)
+@router.get("", summary="List your tasks", responses=READ_PROBLEMS)
 async def list_tasks(
-    user_id: CanonicalUUID,
+    caller: TaskReader,
     service: TaskServiceDep,
     status: Annotated[TaskStatus | None, Query(description="Only tasks with this status.")] = None,
     limit: PageLimit = DEFAULT_PAGE_SIZE,
     cursor: PageCursor = None,
 ) -> Page[TaskRead]:
-    """List the user's tasks in creation order, one keyset page at a time."""
-    return await service.list(user_id, status=status, after=cursor, limit=limit)
+    """List your tasks in creation order, one keyset page at a time."""
+    return await service.list(caller, status=status, after=cursor, limit=limit)
 
 
 @router.get(
     "/{task_id}", summary="Get a task", responses=responses(ITEM_PROBLEMS, tagged_response())
 )
 async def get_task(
-    user_id: CanonicalUUID, task_id: CanonicalUUID, service: TaskServiceDep, response: Response
+    task_id: CanonicalUUID, caller: TaskReader, service: TaskServiceDep, response: Response
 ) -> TaskRead:
-    """Return one of the user's tasks."""
-    return tagged(response, await service.get(user_id, task_id))
+    """Return one of your tasks."""
+    return tagged(response, await service.get(caller, task_id))
 
 
 @router.post(
@@ -66,21 +66,19 @@ async def get_task(
     status_code=HTTPStatus.CREATED,
     dependencies=JSON_BODY,
     responses=responses(
-        WRITE_ITEM_PROBLEMS, tagged_response(HTTPStatus.CREATED, **LOCATION_DOCUMENTATION)
+        WRITE_PROBLEMS, tagged_response(HTTPStatus.CREATED, **LOCATION_DOCUMENTATION)
     ),
 )
 async def create_task(
-    user_id: CanonicalUUID,
     body: TaskCreate,
+    caller: TaskWriter,
     service: TaskServiceDep,
     request: Request,
     response: Response,
 ) -> TaskRead:
-    """Create a task owned by the user."""
-    task = await service.create(user_id, body)
-    response.headers["Location"] = request.app.url_path_for(
-        "get_task", user_id=str(user_id), task_id=str(task.id)
-    )
+    """Create a task that you own."""
+    task = await service.create(caller, body)
+    response.headers["Location"] = request.app.url_path_for("get_task", task_id=str(task.id))
     return tagged(response, task)
 
 
@@ -91,15 +89,15 @@ async def create_task(
     responses=responses(WRITE_PROBLEMS, PRECONDITION_PROBLEMS, tagged_response()),
 )
 async def update_task(
-    user_id: CanonicalUUID,
     task_id: CanonicalUUID,
     body: TaskUpdate,
     precondition: IfMatch,
+    caller: TaskWriter,
     service: TaskServiceDep,
     response: Response,
 ) -> TaskRead:
     """Change the fields sent. With `If-Match`, only if nobody changed the task since (412)."""
-    return tagged(response, await service.update(user_id, task_id, body, precondition))
+    return tagged(response, await service.update(caller, task_id, body, precondition))
 
 
 @router.delete(
@@ -109,7 +107,7 @@ async def update_task(
     responses=responses(ITEM_PROBLEMS, PRECONDITION_PROBLEMS),
 )
 async def delete_task(
-    user_id: CanonicalUUID, task_id: CanonicalUUID, precondition: IfMatch, service: TaskServiceDep
+    task_id: CanonicalUUID, precondition: IfMatch, caller: TaskWriter, service: TaskServiceDep
 ) -> None:
-    """Delete one of the user's tasks. With `If-Match`, only if unchanged since (412)."""
-    await service.delete(user_id, task_id, precondition)
+    """Delete one of your tasks. With `If-Match`, only if unchanged since (412)."""
+    await service.delete(caller, task_id, precondition)

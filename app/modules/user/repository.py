@@ -1,4 +1,4 @@
-"""Data access for users."""
+"""Data access for users. Row-level security shows a caller their own row, an admin every row."""
 
 from __future__ import annotations
 
@@ -11,4 +11,4 @@ class UserRepository(Repository[User]):
 
     model = User
     entity_name = "user"
-    duplicate_message = "a user with this email already exists"
+    duplicate_message = "a user with this issuer and subject already exists"

@@ -1,4 +1,4 @@
-"""User endpoints under `/api/v1/users`."""
+"""User endpoints: your own profile at `/api/v1/me`; every user, for admins, at `/api/v1/users`."""
 
 from __future__ import annotations
 
@@ -22,9 +22,11 @@ from app.core.conditional import LOCATION_DOCUMENTATION, IfMatch, tagged, tagged
 from app.core.schemas import DEFAULT_PAGE_SIZE, CanonicalUUID, Page
 from app.db.database import Database
 from app.db.dependencies import get_database
-from app.modules.user.schemas import UserCreate, UserRead, UserUpdate
+from app.identity.dependencies import Admin, Caller
+from app.modules.user.schemas import ProfileUpdate, UserCreate, UserRead, UserUpdate
 from app.modules.user.service import UserService
 
+me_router = APIRouter(prefix=f"{API_V1}/me", tags=["me"])
 router = APIRouter(prefix=f"{API_V1}/users", tags=["users"])
 
 
@@ -36,25 +38,55 @@ async def get_user_service(database: Annotated[Database, Depends(get_database)])
 UserServiceDep = Annotated[UserService, Depends(get_user_service)]
 
 
+@me_router.get(
+    "", summary="Get your profile", responses=responses(READ_PROBLEMS, tagged_response())
+)
+async def get_me(caller: Caller, service: UserServiceDep, response: Response) -> UserRead:
+    """Return the caller's profile. The first request of a new identity creates it."""
+    return tagged(response, await service.me(caller))
+
+
+@me_router.patch(
+    "",
+    summary="Update your profile",
+    dependencies=JSON_BODY,
+    responses=responses(WRITE_PROBLEMS, PRECONDITION_PROBLEMS, tagged_response()),
+)
+async def update_me(
+    body: ProfileUpdate,
+    precondition: IfMatch,
+    caller: Caller,
+    service: UserServiceDep,
+    response: Response,
+) -> UserRead:
+    """Change your display name. With `If-Match`, only if unchanged since you read it (412)."""
+    return tagged(response, await service.update_me(caller, body, precondition))
+
+
 @router.get("", summary="List users", responses=READ_PROBLEMS)
 async def list_users(
-    service: UserServiceDep, limit: PageLimit = DEFAULT_PAGE_SIZE, cursor: PageCursor = None
+    admin: Admin,
+    service: UserServiceDep,
+    limit: PageLimit = DEFAULT_PAGE_SIZE,
+    cursor: PageCursor = None,
 ) -> Page[UserRead]:
-    """List users in creation order, one keyset page at a time."""
-    return await service.list(after=cursor, limit=limit)
+    """List every user in creation order, one keyset page at a time."""
+    return await service.list(admin, after=cursor, limit=limit)
 
 
 @router.get(
     "/{user_id}", summary="Get a user", responses=responses(ITEM_PROBLEMS, tagged_response())
 )
-async def get_user(user_id: CanonicalUUID, service: UserServiceDep, response: Response) -> UserRead:
+async def get_user(
+    user_id: CanonicalUUID, admin: Admin, service: UserServiceDep, response: Response
+) -> UserRead:
     """Return one user."""
-    return tagged(response, await service.get(user_id))
+    return tagged(response, await service.get(admin, user_id))
 
 
 @router.post(
     "",
-    summary="Create a user",
+    summary="Provision a user",
     status_code=HTTPStatus.CREATED,
     dependencies=JSON_BODY,
     responses=responses(
@@ -62,17 +94,17 @@ async def get_user(user_id: CanonicalUUID, service: UserServiceDep, response: Re
     ),
 )
 async def create_user(
-    body: UserCreate, service: UserServiceDep, request: Request, response: Response
+    body: UserCreate, admin: Admin, service: UserServiceDep, request: Request, response: Response
 ) -> UserRead:
-    """Create a user. Emails are unique regardless of letter case (409 otherwise)."""
-    user = await service.create(body)
+    """Create a user before their first sign-in, by issuer and subject (409 if one exists)."""
+    user = await service.create(admin, body)
     response.headers["Location"] = request.app.url_path_for("get_user", user_id=str(user.id))
     return tagged(response, user)
 
 
 @router.patch(
     "/{user_id}",
-    summary="Update a user",
+    summary="Update or deactivate a user",
     dependencies=JSON_BODY,
     responses=responses(WRITE_PROBLEMS, PRECONDITION_PROBLEMS, tagged_response()),
 )
@@ -80,11 +112,12 @@ async def update_user(
     user_id: CanonicalUUID,
     body: UserUpdate,
     precondition: IfMatch,
+    admin: Admin,
     service: UserServiceDep,
     response: Response,
 ) -> UserRead:
-    """Change the fields sent. With `If-Match`, only if nobody changed the user since (412)."""
-    return tagged(response, await service.update(user_id, body, precondition))
+    """Change the fields sent; `is_active: false` deactivates (their requests then get 403)."""
+    return tagged(response, await service.update(admin, user_id, body, precondition))
 
 
 @router.delete(
@@ -94,7 +127,7 @@ async def update_user(
     responses=responses(ITEM_PROBLEMS, PRECONDITION_PROBLEMS),
 )
 async def delete_user(
-    user_id: CanonicalUUID, precondition: IfMatch, service: UserServiceDep
+    user_id: CanonicalUUID, precondition: IfMatch, admin: Admin, service: UserServiceDep
 ) -> None:
     """Delete a user and all of their tasks. With `If-Match`, only if unchanged since (412)."""
-    await service.delete(user_id, precondition)
+    await service.delete(admin, user_id, precondition)

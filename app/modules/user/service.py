@@ -1,4 +1,4 @@
-"""User use cases, each in one explicit transaction."""
+"""User use cases, each in one transaction acting as the caller (row-level security)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from app.core.conditional import Precondition
 from app.core.errors import NotFoundError
 from app.core.schemas import Page, page_of
 from app.db.database import Database
+from app.identity.subject import acting_as
+from app.identity.tokens import Principal
 from app.modules.user.models import User
 from app.modules.user.repository import UserRepository
-from app.modules.user.schemas import UserCreate, UserRead, UserUpdate
+from app.modules.user.schemas import ProfileUpdate, UserCreate, UserRead, UserUpdate
 
 
 def user_not_found(user_id: uuid.UUID) -> NotFoundError:
@@ -19,62 +21,91 @@ def user_not_found(user_id: uuid.UUID) -> NotFoundError:
 
 
 class UserService:
-    """Create, read, update and delete users."""
+    """The caller's own profile, and every user for admins.
+
+    Who may see and change which row is decided by the policies of the `users` table: a
+    caller sees only their own row, an admin (the token's role) every row.
+    """
 
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    async def list(self, *, after: uuid.UUID | None, limit: int) -> Page[UserRead]:
-        """Return one page of users in creation order."""
-        async with self.database.read() as connection:
+    async def me(self, caller: Principal) -> UserRead:
+        """Return the caller's profile, provisioned on their first request."""
+        async with acting_as(self.database, caller) as (_, subject):
+            return UserRead.model_validate(subject.user)
+
+    async def update_me(
+        self, caller: Principal, data: ProfileUpdate, precondition: Precondition
+    ) -> UserRead:
+        """Change the caller's own profile, if it is at a version `precondition` accepts.
+
+        Raises:
+            PreconditionFailedError: The profile changed since the client read it.
+        """
+        async with acting_as(self.database, caller) as (connection, subject):
+            user = await UserRepository(connection).update(
+                subject.user_id, data.changes(), precondition
+            )
+        if user is None:  # deleted by an admin in between
+            raise user_not_found(subject.user_id)
+        return UserRead.model_validate(user)
+
+    async def list(
+        self, caller: Principal, *, after: uuid.UUID | None, limit: int
+    ) -> Page[UserRead]:
+        """Return one page of users in creation order (admins see everyone)."""
+        async with acting_as(self.database, caller) as (connection, _):
             users = await UserRepository(connection).page(after=after, limit=limit)
         return page_of(UserRead, users, limit)
 
-    async def get(self, user_id: uuid.UUID) -> UserRead:
+    async def get(self, caller: Principal, user_id: uuid.UUID) -> UserRead:
         """Return one user.
 
         Raises:
-            NotFoundError: No such user.
+            NotFoundError: No such user (or not one the caller may see).
         """
-        async with self.database.read() as connection:
+        async with acting_as(self.database, caller) as (connection, _):
             user = await UserRepository(connection).get(user_id)
         if user is None:
             raise user_not_found(user_id)
         return UserRead.model_validate(user)
 
-    async def create(self, data: UserCreate) -> UserRead:
-        """Create a user.
+    async def create(self, caller: Principal, data: UserCreate) -> UserRead:
+        """Provision a user before their first sign-in; the issuer defaults to the caller's.
 
         Raises:
-            ConflictError: The email is taken (in any letter case).
+            ConflictError: A user with this issuer and subject exists.
         """
-        async with self.database.transaction() as connection:
-            user = await UserRepository(connection).add(User(**data.model_dump()))
+        fields = data.model_dump() | {"issuer": data.issuer or caller.issuer}
+        async with acting_as(self.database, caller) as (connection, _):
+            user = await UserRepository(connection).add(User(**fields))
         return UserRead.model_validate(user)
 
     async def update(
-        self, user_id: uuid.UUID, data: UserUpdate, precondition: Precondition
+        self, caller: Principal, user_id: uuid.UUID, data: UserUpdate, precondition: Precondition
     ) -> UserRead:
-        """Change a user, if it is at a version `precondition` accepts.
+        """Change a user (deactivate with `is_active: false`), if `precondition` accepts.
 
         Raises:
             NotFoundError: No such user.
             PreconditionFailedError: The user changed since the client read it.
-            ConflictError: The new email is taken.
         """
-        async with self.database.transaction() as connection:
+        async with acting_as(self.database, caller) as (connection, _):
             user = await UserRepository(connection).update(user_id, data.changes(), precondition)
         if user is None:
             raise user_not_found(user_id)
         return UserRead.model_validate(user)
 
-    async def delete(self, user_id: uuid.UUID, precondition: Precondition) -> None:
+    async def delete(
+        self, caller: Principal, user_id: uuid.UUID, precondition: Precondition
+    ) -> None:
         """Delete a user and, by cascade, their tasks, if `precondition` accepts its version.
 
         Raises:
             NotFoundError: No such user.
             PreconditionFailedError: The user changed since the client read it.
         """
-        async with self.database.transaction() as connection:
+        async with acting_as(self.database, caller) as (connection, _):
             if not await UserRepository(connection).delete(user_id, precondition):
                 raise user_not_found(user_id)

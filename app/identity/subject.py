@@ -1,0 +1,56 @@
+"""The authenticated caller inside a transaction: who they are in the database."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.database import Database
+from app.db.repository import Record
+from app.identity.errors import AccountDeactivatedError
+from app.identity.repository import act_as_caller
+from app.identity.tokens import Principal
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSubject:
+    """A verified caller resolved to their user row.
+
+    Attributes:
+        principal: What the access token says (identity, permissions).
+        user: The caller's row in `users`, provisioned on their first request.
+    """
+
+    principal: Principal
+    user: Record
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        """The caller's user id, the acting user of row-level security."""
+        user_id: uuid.UUID = self.user["id"]
+        return user_id
+
+
+@asynccontextmanager
+async def acting_as(
+    database: Database, principal: Principal
+) -> AsyncIterator[tuple[AsyncConnection, AuthSubject]]:
+    """Open a transaction whose every statement acts as `principal` under row-level security.
+
+    Commit on success, roll back on error, like `Database.transaction()`.
+
+    Yields:
+        The connection and the caller's `AuthSubject`.
+
+    Raises:
+        AccountDeactivatedError: An admin deactivated the caller's account (403).
+    """
+    async with database.transaction() as connection:
+        user = await act_as_caller(connection, principal)
+        if not user["is_active"]:
+            raise AccountDeactivatedError()
+        yield connection, AuthSubject(principal, user)
