@@ -8,13 +8,22 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 # Modules beyond the standard library are imported by the commands that need them: `serve`
 # execs gunicorn at once, and anything imported before that only delays readiness.
 GUNICORN = [sys.executable, "-m", "gunicorn", "--config", "python:app.server.gunicorn_conf"]
 DEV_DATA_DIR = Path(".data/postgres")
 DEV_POSTGRES_PORT = int(os.environ.get("EMBEDDED_POSTGRES_PORT", "54329"))
-DEV_ROLE = DEV_DATABASE = "groundwork"
+# The owner migrates and owns the schema; the server connects as the runtime role.
+DEV_OWNER = DEV_DATABASE = "groundwork"
+DEV_RUNTIME_ROLE = "groundwork_app"
+DEV_OIDC_DIR = Path(".data/oidc")
+DEV_OIDC_PORT = int(os.environ.get("DEV_OIDC_PORT", "8900"))
+DEV_AUDIENCE = "groundwork"
+# Development-only credentials of the local provider's clients; printed for people to use.
+DEV_CLIENT_SECRET = "groundwork-dev-secret"  # noqa: S105 - local development only, printed
+DEV_SCOPES = "tasks:read tasks:write"
 
 
 def migrate() -> int:
@@ -41,26 +50,85 @@ def serve() -> int:
     os.execv(sys.executable, GUNICORN)  # noqa: S606
 
 
-def dev() -> int:
-    """Serve like production, on an embedded PostgreSQL 18 unless `DATABASE_URL` is set."""
+def _configured(name: str) -> bool:
     from dotenv import dotenv_values
 
-    postgres = None
-    if "DATABASE_URL" not in os.environ and not dotenv_values(".env").get("DATABASE_URL"):
-        from app.dev.embedded_postgres import EmbeddedPostgres, ensure_app_database
+    return name in os.environ or bool(dotenv_values(".env").get(name))
 
-        postgres = EmbeddedPostgres(DEV_DATA_DIR, DEV_POSTGRES_PORT)
-        postgres.start()
-        ensure_app_database(postgres.url(), DEV_ROLE, DEV_DATABASE)
-        os.environ["DATABASE_URL"] = postgres.url(DEV_ROLE, DEV_DATABASE)
-        print(f"embedded PostgreSQL 18 on 127.0.0.1:{DEV_POSTGRES_PORT}, data in {DEV_DATA_DIR}/")
+
+def _start_embedded_postgres() -> Any:
+    from app.dev.embedded_postgres import EmbeddedPostgres, ensure_app_database
+
+    postgres = EmbeddedPostgres(DEV_DATA_DIR, DEV_POSTGRES_PORT)
+    postgres.start()
+    ensure_app_database(postgres.url(), DEV_DATABASE, DEV_OWNER, DEV_RUNTIME_ROLE)
+    os.environ["DATABASE_URL"] = postgres.url(DEV_RUNTIME_ROLE, DEV_DATABASE)
+    os.environ["MIGRATION_DATABASE_URL"] = postgres.url(DEV_OWNER, DEV_DATABASE)
+    print(f"embedded PostgreSQL 18 on 127.0.0.1:{DEV_POSTGRES_PORT}, data in {DEV_DATA_DIR}/")
+    return postgres
+
+
+def _start_identity_provider() -> Any:
+    from app.dev.identity_provider import ClientSpec, DevIdentityProvider
+
+    api = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+    docs_redirects = tuple(
+        f"{origin}/docs/oauth2-redirect" for origin in (api, api.replace("127.0.0.1", "localhost"))
+    )
+    provider = DevIdentityProvider(
+        DEV_OIDC_DIR,
+        DEV_OIDC_PORT,
+        DEV_AUDIENCE,
+        [
+            ClientSpec("groundwork-cli", DEV_CLIENT_SECRET, DEV_SCOPES),
+            ClientSpec("groundwork-admin", DEV_CLIENT_SECRET, DEV_SCOPES, roles=("admin",)),
+            ClientSpec(
+                "groundwork-docs", None, f"openid profile email {DEV_SCOPES}", (), docs_redirects
+            ),
+        ],
+        account_roles={"admin": ["admin"]},
+    )
+    provider.start()
+    os.environ.update(
+        OIDC_ISSUER=provider.issuer,
+        OIDC_AUDIENCE=DEV_AUDIENCE,
+        OIDC_DOCS_CLIENT_ID="groundwork-docs",
+    )
+    print(
+        f"development OpenID Provider on {provider.issuer}, keys in {DEV_OIDC_DIR}/\n"
+        "  a token:  TOKEN=$(curl -s -u groundwork-cli:" + DEV_CLIENT_SECRET + " "
+        f"-d grant_type=client_credentials -d 'scope={DEV_SCOPES}' {provider.issuer}/token"
+        " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
+        f'  use it:   curl -H "Authorization: Bearer $TOKEN" {api}/api/v1/me/tasks\n'
+        f"  browser:  {api}/docs, Authorize, groundwork-docs, any login name"
+        " (admin gets the admin role)"
+    )
+    return provider
+
+
+def dev() -> int:
+    """Serve like production, with what it needs embedded unless it is configured.
+
+    An embedded PostgreSQL 18 unless `DATABASE_URL` is set, and the development OpenID
+    Provider unless `OIDC_ISSUER` is set. Authentication is never off: without a provider of
+    your own, the local one issues the tokens.
+    """
+    services = []
     try:
+        try:
+            if not _configured("DATABASE_URL"):
+                services.append(_start_embedded_postgres())
+            if not _configured("OIDC_ISSUER"):
+                services.append(_start_identity_provider())
+        except RuntimeError as error:  # a service that could not start says why in one line
+            print(f"groundwork: {error}", file=sys.stderr)
+            return 1
         if migrate() != 0:
             return 1
         return run_until_stopped(GUNICORN)
     finally:
-        if postgres is not None:
-            postgres.stop()
+        for service in reversed(services):
+            service.stop()
 
 
 def run_until_stopped(command: list[str]) -> int:
