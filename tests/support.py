@@ -40,21 +40,30 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
 
 
 async def create_user(
-    client: httpx.AsyncClient, email: str = "ada@example.com", **fields: Any
+    client: httpx.AsyncClient, headers: dict[str, str], subject: str = "ada", **fields: Any
 ) -> dict[str, Any]:
-    """Create a user through the API and return it."""
+    """Provision a user by `subject` through the admin API (`headers`: an admin's) and return it."""
     response = await client.post(
-        "/api/v1/users", json={"email": email, "full_name": "Ada Lovelace", **fields}
+        "/api/v1/users",
+        json={
+            "subject": subject,
+            "email": "ada@example.com",
+            "full_name": "Ada Lovelace",
+            **fields,
+        },
+        headers=headers,
     )
     assert response.status_code == 201, response.text
     user: dict[str, Any] = response.json()
     return user
 
 
-async def create_task(client: httpx.AsyncClient, user_id: str, **fields: Any) -> dict[str, Any]:
-    """Create a task through the API and return it."""
+async def create_task(
+    client: httpx.AsyncClient, headers: dict[str, str], **fields: Any
+) -> dict[str, Any]:
+    """Create a task as the caller of `headers` (their own, at /api/v1/me/tasks) and return it."""
     response = await client.post(
-        f"/api/v1/users/{user_id}/tasks", json={"title": "Write the docs", **fields}
+        "/api/v1/me/tasks", json={"title": "Write the docs", **fields}, headers=headers
     )
     assert response.status_code == 201, response.text
     task: dict[str, Any] = response.json()
