@@ -95,7 +95,8 @@ class ProviderKeys:
             if time.monotonic() - self._fetched_at > self._settings.oidc_jwks_max_age_seconds:
                 self._start_refresh()
             return key
-        if self.seconds_until_next_attempt() == 0:
+        refreshing = self._refresh is not None and not self._refresh.done()
+        if refreshing or self.seconds_until_next_attempt() == 0:
             # Shielded: a client that disconnects must not cancel a fetch others wait for.
             await asyncio.shield(self._start_refresh())
             key = self._lookup(kid)
