@@ -69,13 +69,16 @@ def wait_for(prometheus: str, promql: str, expected: float, within: float = 30) 
         time.sleep(0.5)
 
 
-def test_prometheus_scrapes_the_sum_over_all_workers(server, prometheus):
+def test_prometheus_scrapes_the_sum_over_all_workers(server, prometheus, identities):
     wait_for(prometheus, 'up{job="groundwork"}', 1)
+    headers = {"Connection": "close", **identities.headers("user-00")}
 
     for _ in range(REQUESTS):
-        response = httpx.get(f"{server.base_url}/api/v1/users", headers={"Connection": "close"})
+        response = httpx.get(f"{server.base_url}/api/v1/me/tasks", headers=headers)
         assert response.status_code == 200
 
-    wait_for(prometheus, 'sum(http_requests_total{handler="/api/v1/users",status="200"})', REQUESTS)
+    wait_for(
+        prometheus, 'sum(http_requests_total{handler="/api/v1/me/tasks",status="200"})', REQUESTS
+    )
     assert query(prometheus, "sum(db_pool_capacity)") == 20
     assert query(prometheus, 'groundwork_build_info{environment="prod"}') == 1

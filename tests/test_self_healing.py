@@ -25,12 +25,12 @@ def own_postgres(tmp_path_factory) -> Iterator[EmbeddedPostgres]:
     server.stop()
 
 
-def poll(url: str, expected: int, within: float) -> float:
+def poll(url: str, expected: int, within: float, headers: dict[str, str] | None = None) -> float:
     """Wait until `url` answers `expected`; return the seconds it took."""
     started = time.monotonic()
     while time.monotonic() - started < within:
         try:
-            if httpx.get(url, timeout=within).status_code == expected:
+            if httpx.get(url, headers=headers, timeout=within).status_code == expected:
                 return time.monotonic() - started
         except httpx.TransportError:
             pass
@@ -38,12 +38,18 @@ def poll(url: str, expected: int, within: float) -> float:
     raise AssertionError(f"{url} did not answer {expected} within {within} s")
 
 
-def test_database_outage_and_recovery_without_restart(start_process, own_postgres):
+def test_database_outage_and_recovery_without_restart(
+    start_process, own_postgres, identity_env, identities
+):
     database = create_database(own_postgres.url(), "outage")
-    migrate = start_process({"DATABASE_URL": database.url}, command="migrate")
+    migrate = start_process(
+        {"DATABASE_URL": database.url, "MIGRATION_DATABASE_URL": database.owner_url},
+        command="migrate",
+    )
     assert migrate.process.wait(60) == 0, migrate.output()
     server = start_process(
         {
+            **identity_env,
             "DATABASE_URL": database.url,
             "DB_HEALTH_TIMEOUT": str(HEALTH_TIMEOUT),
             "DB_POOL_TIMEOUT": str(POOL_TIMEOUT),
@@ -51,8 +57,9 @@ def test_database_outage_and_recovery_without_restart(start_process, own_postgre
         }
     )
     server.wait_ready()
-    users = server.base_url + "/api/v1/users"
-    assert httpx.post(users, json={"email": "a@example.com", "full_name": "A"}).status_code == 201
+    tasks = server.base_url + "/api/v1/me/tasks"
+    token = identities.headers("user-00")
+    assert httpx.post(tasks, json={"title": "outlive the outage"}, headers=token).status_code == 201
     master, workers = server.pid, server.worker_pids()
 
     own_postgres.stop()
@@ -60,7 +67,7 @@ def test_database_outage_and_recovery_without_restart(start_process, own_postgre
     assert poll(server.base_url + "/health/db", 503, within=HEALTH_TIMEOUT + 3) < HEALTH_TIMEOUT + 3
     assert httpx.get(server.base_url + "/health").status_code == 200
     started = time.monotonic()
-    down = httpx.get(users, timeout=10)
+    down = httpx.get(tasks, headers=token, timeout=10)
     assert down.status_code == 503
     assert down.headers["content-type"] == "application/problem+json"
     assert time.monotonic() - started < POOL_TIMEOUT + 2.5
@@ -68,11 +75,11 @@ def test_database_outage_and_recovery_without_restart(start_process, own_postgre
     own_postgres.start()
 
     poll(server.base_url + "/health/db", 200, within=15)
-    poll(users, 200, within=15)
+    poll(tasks, 200, within=15, headers=token)
     for _ in range(10):
-        reply = httpx.get(users, headers={"Connection": "close"})  # reach every worker
+        reply = httpx.get(tasks, headers={"Connection": "close", **token})  # reach every worker
         assert reply.status_code == 200, server.output()[-4000:]
-    assert httpx.get(users).json()["items"][0]["email"] == "a@example.com"
+    assert httpx.get(tasks, headers=token).json()["items"][0]["title"] == "outlive the outage"
     assert (server.pid, server.worker_pids()) == (master, workers), "no process was restarted"
     assert server.stop() == 0
     assert "Traceback" not in server.output()

@@ -1,4 +1,7 @@
-"""The production process model, for real: gunicorn, two uvicorn workers, a real PostgreSQL."""
+"""The production process model, for real: gunicorn, two uvicorn workers, a real PostgreSQL.
+
+Every API request carries an access token from the test OpenID Provider, as in production.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.processes import ServerProcess
 
 pytestmark = pytest.mark.slow
-USERS = "/api/v1/users"
+TASKS = "/api/v1/me/tasks"
+
+
+@pytest.fixture
+def token(identities) -> dict[str, str]:
+    """The Authorization header of one test identity."""
+    return identities.headers("user-00")
 
 
 def scrape(server: ServerProcess) -> dict[str, float]:
@@ -34,17 +43,19 @@ def scrape(server: ServerProcess) -> dict[str, float]:
     return totals
 
 
-def get_many(server: ServerProcess, count: int) -> int:
-    """Send `count` GETs, each on a new connection so they spread over the workers."""
+def get_many(server: ServerProcess, token: dict[str, str], count: int) -> int:
+    """Send `count` authenticated GETs, each on a new connection so they spread over the workers."""
     ok = 0
     for _ in range(count):
-        response = httpx.get(server.base_url + USERS, headers={"Connection": "close"}, timeout=10)
+        response = httpx.get(
+            server.base_url + TASKS, headers={"Connection": "close", **token}, timeout=10
+        )
         ok += response.status_code == 200
     return ok
 
 
 def requests_served(server: ServerProcess) -> float:
-    return scrape(server).get(f"http_requests_total{{handler={USERS},status=200}}", 0)
+    return scrape(server).get(f"http_requests_total{{handler={TASKS},status=200}}", 0)
 
 
 def access_lines(server: ServerProcess) -> list[dict]:
@@ -52,18 +63,18 @@ def access_lines(server: ServerProcess) -> list[dict]:
     return [line for line in lines if line.get("event") == "request"]
 
 
-def test_request_counter_sums_every_worker_on_every_scrape(server):
-    served = get_many(server, 120)
+def test_request_counter_sums_every_worker_on_every_scrape(server, token):
+    served = get_many(server, token, 120)
 
     counts = [requests_served(server) for _ in range(5)]
 
     assert served == 120
     assert counts == [120] * 5
-    assert len({line["pid"] for line in access_lines(server) if line["path"] == USERS}) == 2
+    assert len({line["pid"] for line in access_lines(server) if line["path"] == TASKS}) == 2
 
 
-def test_metrics_cover_pool_build_and_latency(server):
-    get_many(server, 3)
+def test_metrics_cover_pool_build_and_latency(server, token):
+    get_many(server, token, 3)
 
     metrics = scrape(server)
 
@@ -72,18 +83,18 @@ def test_metrics_cover_pool_build_and_latency(server):
     assert metrics["db_pool_connections_in_use"] == 0
     assert metrics["db_pool_requests_waiting"] == 0
     assert metrics["groundwork_build_info"] == 1
-    assert metrics[f"http_request_duration_seconds_count{{handler={USERS},status=200}}"] == 3
+    assert metrics[f"http_request_duration_seconds_count{{handler={TASKS},status=200}}"] == 3
     assert not any("handler=/health" in key or "handler=/metrics" in key for key in metrics)
 
 
-def test_killed_worker_is_replaced_and_its_gauges_do_not_stick(server):
+def test_killed_worker_is_replaced_and_its_gauges_do_not_stick(server, token):
     stop = threading.Event()
     served = []
 
     def traffic() -> None:
         while not stop.is_set():
             try:
-                served.append(get_many(server, 1))
+                served.append(get_many(server, token, 1))
             except httpx.TransportError:
                 served.append(0)
 
@@ -114,12 +125,13 @@ def test_killed_worker_is_replaced_and_its_gauges_do_not_stick(server):
     assert httpx.get(server.base_url + "/health/db").status_code == 200
 
 
-def test_sigterm_lets_the_request_in_flight_finish_and_exits_zero(server):
-    body = b'{"email": "slow@example.com", "full_name": "Slow Upload"}'
+def test_sigterm_lets_the_request_in_flight_finish_and_exits_zero(server, token):
+    body = b'{"title": "Slow upload", "description": "sent in two parts"}'
     with socket.create_connection(("127.0.0.1", server.port), timeout=20) as connection:
         connection.sendall(
-            b"POST /api/v1/users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            f"POST {TASKS} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            f"Authorization: {token['Authorization']}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body[:10]
         )
         time.sleep(0.5)
@@ -133,10 +145,10 @@ def test_sigterm_lets_the_request_in_flight_finish_and_exits_zero(server):
     assert "database_pool_closed" in server.output()
 
 
-def test_access_log_is_json_with_the_documented_fields_and_no_password(server, database):
+def test_access_log_is_json_with_the_documented_fields_and_no_secret(server, database, token):
     httpx.get(
-        server.base_url + USERS,
-        headers={"X-Request-ID": "access-1", "X-Forwarded-For": "203.0.113.7"},
+        server.base_url + TASKS,
+        headers={"X-Request-ID": "access-1", "X-Forwarded-For": "203.0.113.7", **token},
     )
     httpx.get(server.base_url + "/health/db")
 
@@ -147,11 +159,12 @@ def test_access_log_is_json_with_the_documented_fields_and_no_password(server, d
         "level": "info",
         "logger": "groundwork.access",
         "method": "GET",
-        "path": USERS,
-        "route": USERS,
+        "path": TASKS,
+        "route": TASKS,
         "status": 200,
         "client": "203.0.113.7",
         "request_id": "access-1",
+        "subject": "user-00",  # the token's `sub`, never the token
         "timestamp": None,
         "duration_ms": None,
         "pid": None,
@@ -159,5 +172,6 @@ def test_access_log_is_json_with_the_documented_fields_and_no_password(server, d
     assert all(line["path"] != "/health/db" for line in lines), "probes log at debug level"
     server.stop()
     assert database.password not in server.output()
+    assert token["Authorization"].removeprefix("Bearer ") not in server.output()
     for line in server.output().splitlines():
         json.loads(line)
