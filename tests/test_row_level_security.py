@@ -1,81 +1,211 @@
-"""Row-level security on tasks, proven with queries that forget their WHERE clause."""
+"""Row-level security proven with the policies alone: queries that forget their WHERE clause.
+
+Each test connects as the runtime role (`database.url`), as the server does, and becomes a
+caller with `act_as_caller()`, the statement that starts every API transaction. Whatever the
+application's own filters do, the database shows a caller only their own rows. The runtime
+role cannot switch the policies off either: it owns nothing.
+"""
 
 from __future__ import annotations
+
+import uuid
 
 import psycopg
 import pytest
 
-from tests.support import create_task, create_user
+from tests.conftest import OWNER_ROLE
+from tests.support import create_task
 
-ACT_AS = "SELECT set_config('app.current_user_id', %s, true)"
+ACT_AS = "SELECT id::text FROM act_as_caller(%s, %s, NULL, NULL, %s, %s)"
 
 
 @pytest.fixture
-async def two_users_with_tasks(client):
-    alice = await create_user(client, "alice@example.com")
-    bob = await create_user(client, "bob@example.com")
+async def alice_and_bob(client, identities, identity_provider):
+    """Alice (user-00) with tasks a1, a2 and Bob (user-01) with b1, made through the API."""
+    alice, bob = identities.headers("user-00"), identities.headers("user-01")
     for title in ("a1", "a2"):
-        await create_task(client, alice["id"], title=title)
-    await create_task(client, bob["id"], title="b1")
-    return alice, bob
+        await create_task(client, alice, title=title)
+    await create_task(client, bob, title="b1")
+    return identity_provider.issuer
 
 
-def titles_seen(database, acting_user_id: str | None) -> list[str]:
+def act_as(
+    connection: psycopg.Connection, issuer: str, subject: str, *, admin: bool = False
+) -> str:
+    """Make `subject` the acting user of the connection's transaction; return their user id."""
+    row = connection.execute(ACT_AS, [issuer, subject, admin, uuid.uuid4()]).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def seen(connection: psycopg.Connection, query: str) -> list[str]:
+    return [value for (value,) in connection.execute(query).fetchall()]
+
+
+def titles(connection: psycopg.Connection) -> list[str]:
+    return seen(connection, "SELECT title FROM tasks ORDER BY title")
+
+
+def subjects(connection: psycopg.Connection) -> list[str]:
+    return seen(connection, "SELECT subject FROM users ORDER BY subject")
+
+
+# --- What a caller sees ---------------------------------------------------------------------
+
+
+async def test_unfiltered_queries_see_only_the_acting_users_rows(database, alice_and_bob):
+    issuer = alice_and_bob
+    for subject, expected in [("user-00", ["a1", "a2"]), ("user-01", ["b1"])]:
+        with psycopg.connect(database.url) as connection:
+            act_as(connection, issuer, subject)
+
+            assert titles(connection) == expected
+            assert subjects(connection) == [subject]
+
+
+async def test_without_an_acting_user_nothing_is_visible(database, alice_and_bob):
     with psycopg.connect(database.url) as connection:
-        if acting_user_id is not None:
-            connection.execute(ACT_AS, [acting_user_id])
-        rows = connection.execute("SELECT title FROM tasks ORDER BY title").fetchall()
-    return [title for (title,) in rows]
+        assert titles(connection) == []
+        assert subjects(connection) == []
 
 
-async def test_the_app_role_is_not_a_superuser(database):
+async def test_an_admin_sees_every_user_but_only_their_own_tasks(database, alice_and_bob):
     with psycopg.connect(database.url) as connection:
-        row = connection.execute(
-            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
-        ).fetchone()
+        act_as(connection, alice_and_bob, "admin", admin=True)
 
-    assert row == (False, False)
-
-
-async def test_unfiltered_query_sees_only_the_acting_users_tasks(database, two_users_with_tasks):
-    alice, bob = two_users_with_tasks
-
-    assert titles_seen(database, alice["id"]) == ["a1", "a2"]
-    assert titles_seen(database, bob["id"]) == ["b1"]
+        assert subjects(connection) == ["admin", "user-00", "user-01"]
+        assert titles(connection) == []
 
 
-async def test_without_an_acting_user_no_task_is_visible(database, two_users_with_tasks):
-    assert titles_seen(database, None) == []
-
-
-async def test_the_acting_user_lasts_only_for_its_transaction(database, two_users_with_tasks):
-    alice, _ = two_users_with_tasks
+async def test_a_caller_of_another_issuer_is_another_user(database, alice_and_bob):
     with psycopg.connect(database.url) as connection:
-        connection.execute(ACT_AS, [alice["id"]])
+        act_as(connection, "https://login.other.example.com", "user-00")
+
+        assert titles(connection) == []
+        assert subjects(connection) == ["user-00"]  # their own, new row
+        issuers = seen(connection, "SELECT issuer FROM users")
+    assert issuers == ["https://login.other.example.com"]
+
+
+async def test_the_acting_user_lasts_only_for_its_transaction(database, alice_and_bob):
+    with psycopg.connect(database.url) as connection:
+        act_as(connection, alice_and_bob, "user-00", admin=True)
+        assert titles(connection) == ["a1", "a2"]
         connection.commit()
-        assert connection.execute("SELECT count(*) FROM tasks").fetchone() == (0,)
+
+        assert titles(connection) == []
+        assert subjects(connection) == []
 
 
-async def test_cannot_write_a_task_for_another_user(database, two_users_with_tasks):
-    alice, bob = two_users_with_tasks
+# --- What a caller may write ----------------------------------------------------------------
+
+
+async def test_cannot_write_a_task_for_another_user(database, alice_and_bob):
     with psycopg.connect(database.url) as connection:
-        connection.execute(ACT_AS, [alice["id"]])
+        bob = act_as(connection, alice_and_bob, "user-01")
+        connection.commit()
+        act_as(connection, alice_and_bob, "user-00")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             connection.execute(
                 "INSERT INTO tasks (id, version, user_id, title, status) "
                 "VALUES (gen_random_uuid(), 1, %s, 'forged', 'todo')",
-                [bob["id"]],
+                [bob],
             )
 
 
-async def test_updates_and_deletes_cannot_reach_other_users_rows(database, two_users_with_tasks):
-    alice, _ = two_users_with_tasks
+async def test_cannot_give_a_task_away(database, alice_and_bob):
     with psycopg.connect(database.url) as connection:
-        connection.execute(ACT_AS, [alice["id"]])
-        updated = connection.execute("UPDATE tasks SET title = 'x'").rowcount
-        deleted = connection.execute("DELETE FROM tasks").rowcount
+        bob = act_as(connection, alice_and_bob, "user-01")
+        connection.commit()
+        act_as(connection, alice_and_bob, "user-00")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            connection.execute("UPDATE tasks SET user_id = %s WHERE title = 'a1'", [bob])
+
+
+async def test_updates_and_deletes_reach_only_the_acting_users_rows(database, alice_and_bob):
+    with psycopg.connect(database.url) as connection:
+        act_as(connection, alice_and_bob, "user-00")
+        updated_tasks = connection.execute("UPDATE tasks SET title = 'x'").rowcount
+        updated_users = connection.execute("UPDATE users SET full_name = 'x'").rowcount
+        deleted_users = connection.execute("DELETE FROM users").rowcount
+        deleted_tasks = connection.execute("DELETE FROM tasks").rowcount
         connection.rollback()
 
-    assert (updated, deleted) == (2, 2)
-    assert titles_seen(database, None) == []
-    assert sorted(titles_seen(database, alice["id"])) == ["a1", "a2"]
+        assert (updated_tasks, updated_users, deleted_users, deleted_tasks) == (2, 1, 0, 2)
+        act_as(connection, alice_and_bob, "user-01")
+        assert titles(connection) == ["b1"]
+
+
+async def test_cannot_provision_someone_else(database, alice_and_bob):
+    with psycopg.connect(database.url) as connection:
+        act_as(connection, alice_and_bob, "user-00")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            connection.execute(
+                "INSERT INTO users (id, version, issuer, subject, is_active) "
+                "VALUES (gen_random_uuid(), 1, %s, 'user-39', true)",
+                [alice_and_bob],
+            )
+
+
+async def test_an_admin_may_change_and_delete_any_user(database, alice_and_bob):
+    with psycopg.connect(database.url) as connection:
+        act_as(connection, alice_and_bob, "admin", admin=True)
+        deactivated = connection.execute(
+            "UPDATE users SET is_active = false WHERE subject = 'user-01'"
+        ).rowcount
+        deleted = connection.execute("DELETE FROM users WHERE subject = 'user-00'").rowcount
+        connection.rollback()
+
+    assert (deactivated, deleted) == (1, 1)
+
+
+# --- The runtime role cannot switch the policies off ------------------------------------------
+
+
+async def test_the_runtime_role_is_no_superuser_bypasses_nothing_and_owns_nothing(database):
+    with psycopg.connect(database.url) as connection:
+        row = connection.execute(
+            "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb,"
+            " (SELECT count(*) FROM pg_class WHERE relowner = r.oid),"
+            " pg_has_role(current_user, %s, 'MEMBER')"
+            " FROM pg_roles r WHERE rolname = current_user",
+            [OWNER_ROLE],
+        ).fetchone()
+
+    assert row == (False, False, False, False, 0, False)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "ALTER TABLE tasks NO FORCE ROW LEVEL SECURITY",
+        "ALTER TABLE tasks DISABLE ROW LEVEL SECURITY",
+        "ALTER TABLE users NO FORCE ROW LEVEL SECURITY",
+        "ALTER TABLE users DISABLE ROW LEVEL SECURITY",
+        "DROP POLICY tasks_owner_isolation ON tasks",
+        "DROP POLICY users_select ON users",
+        "CREATE POLICY everything ON tasks USING (true)",
+        "DROP TABLE tasks",
+        "TRUNCATE tasks",
+        "TRUNCATE users CASCADE",
+        f"SET ROLE {OWNER_ROLE}",
+        "CREATE TABLE public.x (id int)",
+        "CREATE OR REPLACE FUNCTION act_as_caller(text, text, text, text, boolean, uuid)"
+        " RETURNS SETOF users LANGUAGE sql AS 'SELECT * FROM users'",
+        "INSERT INTO alembic_version VALUES ('9999')",
+        "UPDATE alembic_version SET version_num = '0001'",
+        "DELETE FROM alembic_version",
+        "TRUNCATE alembic_version",
+    ],
+)
+async def test_the_runtime_role_is_refused(database, statement):
+    with (
+        psycopg.connect(database.url) as connection,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        connection.execute(statement)
+
+
+async def test_the_runtime_role_reads_the_schema_revision(database):
+    with psycopg.connect(database.url) as connection:
+        assert seen(connection, "SELECT version_num FROM alembic_version") == ["0002"]
