@@ -51,7 +51,10 @@ def provider(tmp_path: Path) -> Iterator[DevIdentityProvider]:
 
 @asynccontextmanager
 async def api(
-    database: DatabaseInfo, provider: DevIdentityProvider, cooldown: float = COOLDOWN_SECONDS
+    database: DatabaseInfo,
+    provider: DevIdentityProvider,
+    cooldown: float = COOLDOWN_SECONDS,
+    max_age: float = 3600,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An app of its own (a fresh key cache) trusting `provider`, as one worker would."""
     app = create_app(
@@ -61,6 +64,7 @@ async def api(
             oidc_issuer=provider.issuer,
             oidc_audience=AUDIENCE,
             oidc_jwks_refresh_cooldown_seconds=cooldown,
+            oidc_jwks_max_age_seconds=max_age,
         ),
     )
     async with app.router.lifespan_context(app):
@@ -86,8 +90,8 @@ def unknown_kid_token(provider: DevIdentityProvider) -> str:
     return sign_token(jwk, claims)
 
 
-def wait_past_cooldown() -> None:
-    time.sleep(COOLDOWN_SECONDS + 0.2)
+async def wait_past_cooldown() -> None:
+    await asyncio.sleep(COOLDOWN_SECONDS + 0.2)
 
 
 async def test_keys_are_fetched_once_and_reused(database, provider):
@@ -109,7 +113,7 @@ async def test_after_rotation_new_tokens_work_after_one_refresh_and_old_ones_sti
 
         provider.rotate_keys()
         new_token = token_of(provider)
-        wait_past_cooldown()
+        await wait_past_cooldown()
         new = await client.get(TASKS, headers=bearer(new_token))
         again = await client.get(TASKS, headers=bearer(new_token))
         old = await client.get(TASKS, headers=bearer(old_token))
@@ -153,7 +157,7 @@ async def test_a_provider_outage_keeps_cached_keys_and_recovers_without_a_restar
         assert (await client.get(TASKS, headers=bearer(token))).status_code == 200
 
         provider.stop()
-        wait_past_cooldown()
+        await wait_past_cooldown()
         cached = await client.get(TASKS, headers=bearer(token))
         unknown = await client.get(TASKS, headers=bearer(unknown_kid_token(provider)))
         ready = await client.get("/health/db")
@@ -162,7 +166,7 @@ async def test_a_provider_outage_keeps_cached_keys_and_recovers_without_a_restar
         provider.start()
         rotated = token_of(provider)
         during_cooldown = await client.get(TASKS, headers=bearer(rotated))
-        wait_past_cooldown()
+        await wait_past_cooldown()
         recovered = await client.get(TASKS, headers=bearer(rotated))
 
     assert cached.status_code == 200
@@ -172,3 +176,18 @@ async def test_a_provider_outage_keeps_cached_keys_and_recovers_without_a_restar
     assert ready.status_code == 200, "readiness must not depend on the identity provider"
     assert during_cooldown.status_code == 503
     assert recovered.status_code == 200, recovered.text
+
+
+async def test_old_keys_are_refreshed_in_the_background_while_still_serving(database, provider):
+    token = token_of(provider)
+    async with api(database, provider, max_age=0.2) as client:
+        assert (await client.get(TASKS, headers=bearer(token))).status_code == 200
+        await asyncio.sleep(0.3)
+        stale = await client.get(TASKS, headers=bearer(token))
+        deadline = time.monotonic() + 5
+        # The fetch runs in the background and lands in another process's log: poll it.
+        while provider.request_count("/jwks") < 2 and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+    assert stale.status_code == 200
+    assert provider.request_count("/jwks") == 2
