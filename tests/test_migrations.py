@@ -1,4 +1,7 @@
-"""Alembic: one head, clean round trips, models in step with migrations, safe concurrent runs."""
+"""Alembic: one head, round trips, models in step, safe concurrent runs, least-privilege grants.
+
+After every run the runtime role holds exactly what it needs, even when nothing was pending.
+"""
 
 from __future__ import annotations
 
@@ -19,12 +22,20 @@ from alembic import command
 from app.core.config import Settings
 from app.db.base import metadata
 from app.db.migrations import MigrationError, alembic_config, head_revisions, upgrade_to_head
-from tests.conftest import create_database
-from tests.support import PROJECT_ROOT, child_environment
+from tests.conftest import APP_ROLE, OWNER_PASSWORD, create_database
+from tests.support import PROJECT_ROOT, DatabaseInfo, child_environment
 
 
-def migration_config(url: str):
-    return alembic_config(make_url(url).set(drivername="postgresql+psycopg"))
+def migration_config(url: str, runtime_role: str | None = None):
+    return alembic_config(
+        make_url(url).set(drivername="postgresql+psycopg"), runtime_role=runtime_role
+    )
+
+
+def two_role_settings(info: DatabaseInfo) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None, database_url=info.url, migration_database_url=info.owner_url
+    )
 
 
 def tables(url: str) -> set[str]:
@@ -45,14 +56,14 @@ def test_history_has_exactly_one_head():
 
 
 def test_upgrade_downgrade_upgrade_round_trip(empty_database):
-    config = migration_config(empty_database.url)
+    config = migration_config(empty_database.owner_url)
 
     command.upgrade(config, "head")
-    assert tables(empty_database.url) == {"alembic_version", "users", "tasks"}
+    assert tables(empty_database.owner_url) == {"alembic_version", "users", "tasks"}
     command.downgrade(config, "base")
-    assert tables(empty_database.url) == {"alembic_version"}
+    assert tables(empty_database.owner_url) == {"alembic_version"}
     command.upgrade(config, "head")
-    assert tables(empty_database.url) == {"alembic_version", "users", "tasks"}
+    assert tables(empty_database.owner_url) == {"alembic_version", "users", "tasks"}
 
 
 def test_models_and_migrations_agree(database):
@@ -66,11 +77,12 @@ def test_models_and_migrations_agree(database):
     assert diff == []
 
 
-def run_migrate(url: str, **env: str) -> subprocess.Popen[str]:
+def run_migrate(info: DatabaseInfo, **env: str) -> subprocess.Popen[str]:
+    urls = {"DATABASE_URL": info.url, "MIGRATION_DATABASE_URL": info.owner_url}
     return subprocess.Popen(
         [sys.executable, "-m", "app", "migrate"],
         cwd=PROJECT_ROOT,
-        env=child_environment(DATABASE_URL=url, ENV="prod", **env),
+        env=child_environment(ENV="prod", **(urls | env)),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -79,7 +91,7 @@ def run_migrate(url: str, **env: str) -> subprocess.Popen[str]:
 
 @pytest.mark.slow
 def test_concurrent_runs_both_succeed_and_apply_once(empty_database):
-    runners = [run_migrate(empty_database.url) for _ in range(3)]
+    runners = [run_migrate(empty_database) for _ in range(3)]
     outputs = [runner.communicate(timeout=60)[0] for runner in runners]
 
     assert [runner.returncode for runner in runners] == [0, 0, 0], outputs
@@ -87,16 +99,20 @@ def test_concurrent_runs_both_succeed_and_apply_once(empty_database):
     assert applied == 1, outputs
     with psycopg.connect(empty_database.url) as connection:
         assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [
-            ("0001",)
+            (head_revisions()[0],)
         ]
 
 
 @pytest.mark.slow
 def test_unreachable_database_fails_within_the_wait_with_one_clear_line(empty_database):
-    unreachable = make_url(empty_database.url).set(port=1).render_as_string(hide_password=False)
+    unreachable = make_url(empty_database.owner_url).set(port=1)
     started = time.monotonic()
 
-    runner = run_migrate(unreachable, MIGRATION_WAIT_TIMEOUT="2")
+    runner = run_migrate(
+        empty_database,
+        MIGRATION_DATABASE_URL=unreachable.render_as_string(hide_password=False),
+        MIGRATION_WAIT_TIMEOUT="2",
+    )
     output = runner.communicate(timeout=30)[0]
 
     assert runner.returncode == 1
@@ -105,6 +121,7 @@ def test_unreachable_database_fails_within_the_wait_with_one_clear_line(empty_da
     assert "did not answer within 2 s" in output
     assert "Traceback" not in output
     assert empty_database.password not in output
+    assert OWNER_PASSWORD not in output
 
 
 @pytest.fixture
@@ -114,14 +131,14 @@ def branched_history(tmp_path) -> Path:
     shutil.copytree(PROJECT_ROOT / "alembic", scripts, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("a", "b"):
         (scripts / "versions" / f"branch_{name}.py").write_text(
-            f'revision = "branch_{name}"\ndown_revision = "0001"\nbranch_labels = None\n'
+            f'revision = "branch_{name}"\ndown_revision = "0002"\nbranch_labels = None\n'
             "depends_on = None\n\n\ndef upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n"
         )
     return scripts
 
 
 def test_several_heads_are_detected_before_touching_the_database(branched_history, database):
-    settings = Settings(_env_file=None, database_url=database.url)  # type: ignore[call-arg]
+    settings = two_role_settings(database)
 
     assert len(head_revisions(branched_history)) == 2
     with pytest.raises(MigrationError, match="2 heads"):
@@ -132,23 +149,79 @@ def test_a_failing_migration_stops_and_leaves_the_schema_as_it_was(tmp_path, emp
     scripts = tmp_path / "alembic"
     shutil.copytree(PROJECT_ROOT / "alembic", scripts, ignore=shutil.ignore_patterns("__pycache__"))
     (scripts / "versions" / "broken.py").write_text(
-        'from alembic import op\n\nrevision = "broken"\ndown_revision = "0001"\n'
+        'from alembic import op\n\nrevision = "broken"\ndown_revision = "0002"\n'
         "branch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n"
         '    op.execute("ALTER TABLE users ADD COLUMN nickname text")\n'
         '    op.execute("ALTER TABLE no_such_table ADD COLUMN x int")\n\n\n'
         "def downgrade():\n    pass\n"
     )
-    command.upgrade(migration_config(empty_database.url), "head")
-    settings = Settings(_env_file=None, database_url=empty_database.url)  # type: ignore[call-arg]
+    command.upgrade(migration_config(empty_database.owner_url), "head")
 
     with pytest.raises(MigrationError, match="migration failed: ProgrammingError"):
-        upgrade_to_head(settings, scripts)
+        upgrade_to_head(two_role_settings(empty_database), scripts)
 
-    with psycopg.connect(empty_database.url) as connection:
+    with psycopg.connect(empty_database.owner_url) as connection:
         assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [
-            ("0001",)
+            (head_revisions()[0],)
         ]
         columns = connection.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'users'"
         ).fetchall()
     assert ("nickname",) not in columns
+
+
+def table_privileges(info: DatabaseInfo) -> set[tuple[str, str]]:
+    with psycopg.connect(info.admin_url) as connection:
+        rows = connection.execute(
+            "SELECT table_name, privilege_type FROM information_schema.role_table_grants"
+            " WHERE grantee = %s",
+            [APP_ROLE],
+        ).fetchall()
+    return {(table, privilege) for table, privilege in rows}
+
+
+def test_the_runtime_role_gets_row_access_only_and_again_when_nothing_is_pending(
+    empty_database,
+):
+    upgrade_to_head(two_role_settings(empty_database))
+    with psycopg.connect(empty_database.admin_url, autocommit=True) as connection:
+        connection.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {APP_ROLE}")
+
+    upgrade_to_head(two_role_settings(empty_database))  # at head: only the grants run
+
+    rows = {"SELECT", "INSERT", "UPDATE", "DELETE"}
+    assert table_privileges(empty_database) == {
+        *((table, privilege) for table in ("users", "tasks") for privilege in rows),
+        ("alembic_version", "SELECT"),
+    }
+
+
+def test_a_single_role_run_warns_that_the_server_could_switch_security_off(empty_database):
+    runner = run_migrate(
+        empty_database,
+        MIGRATION_DATABASE_URL=empty_database.owner_url,
+        DATABASE_URL=empty_database.owner_url,
+    )
+    output = runner.communicate(timeout=60)[0]
+
+    assert runner.returncode == 0, output
+    assert '"event": "migrating_as_the_runtime_role"' in output
+
+
+def test_an_existing_database_keeps_its_rows_through_the_identity_migration(empty_database):
+    config = migration_config(empty_database.owner_url)
+    command.upgrade(config, "0001")
+    with psycopg.connect(empty_database.owner_url, autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO users (id, version, email, full_name, is_active)"
+            " VALUES (uuidv7(), 1, 'legacy@example.com', 'Legacy', true)"
+        )
+
+    command.upgrade(config, "head")
+
+    with psycopg.connect(empty_database.admin_url) as connection:
+        row = connection.execute("SELECT email, issuer, subject FROM users").fetchone()
+    assert row == ("legacy@example.com", None, None)
+    command.downgrade(config, "0001")
+    with psycopg.connect(empty_database.admin_url) as connection:
+        assert connection.execute("SELECT email FROM users").fetchall() == [("legacy@example.com",)]
