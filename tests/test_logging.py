@@ -1,4 +1,4 @@
-"""structlog everywhere: JSON lines in prod, the request id on each, secrets masked."""
+"""structlog everywhere: JSON lines in prod, the request id and caller on each, secrets masked."""
 
 from __future__ import annotations
 
@@ -22,28 +22,84 @@ def json_logs(capsys):
     configure_logging("INFO", LogFormat.CONSOLE)
 
 
-async def test_prod_requests_log_one_json_object_per_line_with_the_request_id(database, json_logs):
-    settings = Settings(_env_file=None, database_url=database.url, env="prod")  # type: ignore[call-arg]
-    app = create_app(settings)
+@pytest.fixture
+async def prod_client(database, identity_settings):
+    """An in-process app with production logging (JSON), at DEBUG so that nothing hides."""
+    settings = Settings(_env_file=None, database_url=database.url, env="prod", log_level="DEBUG")  # type: ignore[call-arg]
+    app = create_app(settings, identity_settings)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
     ):
-        json_logs()
-        await client.post(
-            "/api/v1/users",
-            json={"email": "log@example.com", "full_name": "L"},
-            headers={"X-Request-ID": "req-42", "X-Forwarded-For": "203.0.113.9"},
-        )
+        yield client
 
-    access = [line for line in json_logs() if line.get("event") == "request"]
+
+def access_lines(lines: list[dict]) -> list[dict]:
+    return [line for line in lines if line.get("event") == "request"]
+
+
+async def test_prod_requests_log_one_json_object_per_line_with_the_request_id(
+    prod_client, identities, json_logs
+):
+    headers = identities.headers("user-00")
+    json_logs()
+    await prod_client.post(
+        "/api/v1/me/tasks",
+        json={"title": "logged"},
+        headers={**headers, "X-Request-ID": "req-42", "X-Forwarded-For": "203.0.113.9"},
+    )
+
+    access = access_lines(json_logs())
     assert len(access) == 1
     line = access[0]
     assert line["request_id"] == "req-42"
-    assert (line["method"], line["route"], line["status"]) == ("POST", "/api/v1/users", 201)
-    assert line["path"] == "/api/v1/users"
+    assert (line["method"], line["route"], line["status"]) == ("POST", "/api/v1/me/tasks", 201)
+    assert line["path"] == "/api/v1/me/tasks"
+    assert line["subject"] == "user-00"
     assert isinstance(line["duration_ms"], float)
     assert {"timestamp", "level", "logger", "client"} <= set(line)
+
+
+def tampered(token: str) -> str:
+    """The same token with another signature: well-formed, refused, and worth stealing."""
+    header, payload, signature = token.split(".")
+    return f"{header}.{payload}.{signature[::-1]}"
+
+
+@pytest.mark.parametrize(
+    ("make_token", "status"),
+    [
+        (lambda token: token, 200),
+        (tampered, 401),
+        (lambda token: "not-a-jwt-" + token[-20:], 401),
+    ],
+    ids=["valid", "bad signature", "garbage"],
+)
+async def test_the_access_log_never_carries_the_token(
+    prod_client, identities, json_logs, capsys, make_token, status
+):
+    token = make_token(identities.token("user-01"))
+    json_logs()
+
+    response = await prod_client.get(
+        "/api/v1/me/tasks", headers={"Authorization": f"Bearer {token}"}
+    )
+
+    output = capsys.readouterr()
+    assert response.status_code == status
+    assert token not in output.out + output.err
+    [line] = access_lines([json.loads(text) for text in output.out.splitlines() if text.strip()])
+    assert line["status"] == status
+    assert line["subject"] == ("user-01" if status == 200 else None)
+
+
+async def test_an_unauthenticated_request_is_logged_without_a_subject(prod_client, json_logs):
+    json_logs()
+
+    await prod_client.get("/api/v1/me")
+
+    [line] = access_lines(json_logs())
+    assert (line["status"], line["subject"]) == (401, None)
 
 
 def test_third_party_loggers_are_rendered_by_structlog(json_logs):
