@@ -89,31 +89,28 @@ async def test_a_subject_too_long_to_store_is_an_invalid_token(client, identity_
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
 
 
-async def test_a_server_whose_role_owns_the_tables_warns_at_startup(
-    database, identity_settings, capsys
-):
-    settings = Settings(_env_file=None, database_url=database.owner_url, env="prod")  # type: ignore[call-arg]
+async def startup_events(database_url: str, identity_settings, capsys) -> list[str]:
+    settings = Settings(_env_file=None, database_url=database_url, env="prod")  # type: ignore[call-arg]
     app = create_app(settings, identity_settings)
     try:
         async with app.router.lifespan_context(app):
             pass
-        events = [json.loads(line)["event"] for line in capsys.readouterr().out.splitlines()]
+        return [json.loads(line)["event"] for line in capsys.readouterr().out.splitlines()]
     finally:
         configure_logging("INFO", LogFormat.CONSOLE)
+
+
+async def test_a_server_whose_role_owns_the_tables_warns_at_startup(
+    database, identity_settings, capsys
+):
+    events = await startup_events(database.owner_url, identity_settings, capsys)
 
     assert "database_role_owns_tables" in events
     assert "database_role_bypasses_rls" not in events
 
 
 async def test_the_runtime_role_does_not_warn(database, identity_settings, capsys):
-    settings = Settings(_env_file=None, database_url=database.url, env="prod")  # type: ignore[call-arg]
-    app = create_app(settings, identity_settings)
-    try:
-        async with app.router.lifespan_context(app):
-            pass
-        events = [json.loads(line)["event"] for line in capsys.readouterr().out.splitlines()]
-    finally:
-        configure_logging("INFO", LogFormat.CONSOLE)
+    events = await startup_events(database.url, identity_settings, capsys)
 
     assert "database_connected" in events
     assert "database_role_owns_tables" not in events

@@ -10,7 +10,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -25,11 +32,14 @@ SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 _ORIGIN = re.compile(r"^https?://[^/?#\s]+$")
 
 
-def split_list(value: object) -> object:
-    """Read a comma-separated environment variable as a tuple of its non-empty items."""
+def _split_list(value: object) -> object:
     if isinstance(value, str):
         return tuple(item.strip() for item in value.split(",") if item.strip())
     return value
+
+
+# A comma-separated environment variable, read as a tuple of its non-empty items.
+CommaSeparated = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_list)]
 
 
 class Environment(StrEnum):
@@ -106,7 +116,7 @@ class Settings(BaseSettings):
 
     max_request_body_bytes: PositiveInt = 1_048_576
     # Browser origins allowed to call the API (CORS); empty: no cross-origin access.
-    cors_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    cors_allowed_origins: CommaSeparated = ()
     cors_allow_credentials: bool = False
 
     @field_validator("database_url", "migration_database_url")
@@ -123,11 +133,6 @@ class Settings(BaseSettings):
         if not url.host and not url.query.get("host"):
             raise ValueError("has no host")
         return value
-
-    @field_validator("cors_allowed_origins", mode="before")
-    @classmethod
-    def _split_origins(cls, value: object) -> object:
-        return split_list(value)
 
     @field_validator("cors_allowed_origins")
     @classmethod

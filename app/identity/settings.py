@@ -7,9 +7,9 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.core.config import PositiveFloat, read_settings, split_list
+from app.core.config import CommaSeparated, PositiveFloat, read_settings
 
 # Asymmetric algorithms only: an HMAC key would be a secret shared with every client, and
 # `none` is no signature at all.
@@ -47,7 +47,7 @@ class IdentitySettings(BaseSettings):
     oidc_audience: str = Field(min_length=1)
     # Keys from here instead of the discovery document's `jwks_uri`.
     oidc_jwks_url: str | None = None
-    oidc_algorithms: Annotated[tuple[str, ...], NoDecode] = ("RS256", "PS256", "ES256", "EdDSA")
+    oidc_algorithms: CommaSeparated = ("RS256", "PS256", "ES256", "EdDSA")
     oidc_leeway_seconds: Annotated[int, Field(ge=0, le=300)] = 30
     # RFC 9068 access tokens say `typ: at+jwt`; several providers still send `JWT`.
     oidc_require_at_jwt: bool = False
@@ -61,11 +61,6 @@ class IdentitySettings(BaseSettings):
     oidc_http_timeout_seconds: PositiveFloat = 5.0
     # The public client (authorization code + PKCE) the Authorize button of /docs uses.
     oidc_docs_client_id: str | None = None
-
-    @field_validator("oidc_algorithms", mode="before")
-    @classmethod
-    def _split_algorithms(cls, value: object) -> object:
-        return split_list(value)
 
     @field_validator("oidc_algorithms")
     @classmethod
