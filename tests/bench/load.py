@@ -1,4 +1,7 @@
-"""Load generation with wrk: one workload (a set of requests) against one server, as JSON."""
+"""Load generation with wrk: a set of requests against one server, measured as JSON.
+
+Each request may carry a bearer token (`Authorization: Bearer <token>`), as real callers do.
+"""
 
 from __future__ import annotations
 
@@ -22,21 +25,36 @@ class Request:
     method: str
     path: str
     body: Mapping[str, object] | None = None
+    token: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The request's headers besides wrk's own."""
+        return {} if self.token is None else {"Authorization": f"Bearer {self.token}"}
 
 
 @dataclass(frozen=True)
 class Workload:
-    """What one table row measures: requests that wrk cycles through, and the baseline."""
+    """What one table row measures: the application's requests and its baseline's.
+
+    wrk cycles through each list. The baseline's requests carry the same tokens, so both
+    servers parse the same headers, but the baselines never read them.
+    """
 
     name: str
     title: str
     baseline: str
     requests: tuple[Request, ...]
+    baseline_requests: tuple[Request, ...]
 
-    @property
-    def is_static(self) -> bool:
-        """One bodiless GET: wrk can send it without calling Lua per request."""
-        return len(self.requests) == 1 and self.requests[0].body is None
+    def requests_of(self, server: str) -> tuple[Request, ...]:
+        """The requests sent to `server` (the baseline's name, or anything else for the app)."""
+        return self.baseline_requests if server == self.baseline else self.requests
+
+
+def is_static(requests: tuple[Request, ...]) -> bool:
+    """One bodiless request: wrk can send it without calling Lua per request."""
+    return len(requests) == 1 and requests[0].body is None
 
 
 @dataclass(frozen=True)
@@ -63,19 +81,25 @@ class LoadSettings:
     seconds: float
 
 
-def run_wrk(base_url: str, workload: Workload, load: LoadSettings, scratch: Path) -> LoadResult:
-    """Drive `base_url` with `workload` for `load.seconds`; return wrk's numbers.
+def run_wrk(
+    base_url: str, name: str, requests: tuple[Request, ...], load: LoadSettings, scratch: Path
+) -> LoadResult:
+    """Drive `base_url` with `requests` for `load.seconds`; return wrk's numbers.
 
-    Errors are HTTP statuses >= 400 plus socket errors (connect, read, write, timeout).
+    Errors are HTTP statuses >= 400 plus socket errors (connect, read, write, timeout). The
+    token of a static request goes to wrk in the environment, not on its command line.
     """
     env = dict(os.environ)
     env.pop("BENCH_REQUESTS_FILE", None)
+    env.pop("BENCH_AUTHORIZATION", None)
     url = base_url
-    if workload.is_static:
-        url += workload.requests[0].path
+    if is_static(requests):
+        url += requests[0].path
+        if requests[0].token is not None:
+            env["BENCH_AUTHORIZATION"] = requests[0].headers["Authorization"]
     else:
-        requests_file = scratch / f"{workload.name}.tsv"
-        requests_file.write_text("".join(_request_line(request) for request in workload.requests))
+        requests_file = scratch / f"{name}.tsv"
+        requests_file.write_text("".join(_request_line(request) for request in requests))
         env["BENCH_REQUESTS_FILE"] = str(requests_file)
     completed = subprocess.run(
         [
@@ -95,14 +119,13 @@ def run_wrk(base_url: str, workload: Workload, load: LoadSettings, scratch: Path
     for line in completed.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
             return _result(json.loads(line.removeprefix(RESULT_PREFIX)))
-    raise RuntimeError(
-        f"wrk gave no result for {workload.name}: {completed.stdout}{completed.stderr}"
-    )
+    raise RuntimeError(f"wrk gave no result for {name}: {completed.stdout}{completed.stderr}")
 
 
 def _request_line(request: Request) -> str:
+    # JSON escapes tabs and newlines inside strings, so the body never splits the line.
     body = "" if request.body is None else json.dumps(request.body, separators=(",", ":"))
-    return f"{request.method}\t{request.path}\t{body}\n"
+    return f"{request.method}\t{request.path}\t{request.token or ''}\t{body}\n"
 
 
 def _result(raw: dict[str, Any]) -> LoadResult:

@@ -1,14 +1,22 @@
 -- wrk script of `make bench`.
 --
--- With BENCH_REQUESTS_FILE set, each line of that file is one request, "METHOD<TAB>PATH<TAB>BODY"
--- (BODY may be empty); the threads cycle through them from different starting points. Without
--- it wrk sends its one static request, the cheapest way to load a single URL. Either way `done`
--- prints one line of JSON that the harness parses.
+-- With BENCH_REQUESTS_FILE set, each line of that file is one request,
+-- "METHOD<TAB>PATH<TAB>TOKEN<TAB>BODY" (TOKEN and BODY may be empty; a token is sent as
+-- `Authorization: Bearer TOKEN`); the threads cycle through them from different starting points.
+-- Without it wrk sends its one static request, the cheapest way to load a single URL, with the
+-- Authorization header BENCH_AUTHORIZATION when that is set. Either way `done` prints one line
+-- of JSON that the harness parses.
 
 local requests_file = os.getenv("BENCH_REQUESTS_FILE")
+local authorization = os.getenv("BENCH_AUTHORIZATION")
 local requests = {}
 local next_index = 1
 local threads_set_up = 0
+
+-- At load time, before wrk builds its static request from wrk.headers.
+if authorization then
+  wrk.headers["Authorization"] = authorization
+end
 
 -- Defined only when needed: a script with a request() function makes wrk call Lua per request.
 if requests_file then
@@ -19,8 +27,11 @@ if requests_file then
 
   function init(_)
     for line in io.lines(requests_file) do
-      local method, path, body = line:match("^(%u+)\t([^\t]+)\t?(.*)$")
+      local method, path, token, body = line:match("^(%u+)\t([^\t]+)\t([^\t]*)\t(.*)$")
       local headers = {}
+      if token ~= "" then
+        headers["Authorization"] = "Bearer " .. token
+      end
       if body == "" then
         body = nil
       else

@@ -1,8 +1,14 @@
-"""The benchmark's database: a throwaway PostgreSQL 18, migrated, then seeded server-side.
+"""The benchmark's database: a throwaway PostgreSQL 18 with the two roles, migrated, seeded.
 
-Seeding runs as one set of `generate_series` statements inside PostgreSQL (a million rows in
-seconds, no round trip per row). It connects as the superuser, which bypasses the tasks
-row-level security; the application itself connects as a non-superuser role.
+As in production, the owner role migrates and owns the schema and the runtime role serves
+(it owns nothing, so row-level security binds it). Seeding runs as one set of
+`generate_series` statements inside PostgreSQL (a million rows in seconds, no round trip per
+row) as the superuser, which bypasses row-level security.
+
+Every seeded user has an identity of the benchmark's OpenID Provider: issuer, and subject
+`bench-user-<rank>` (rank 0 is the oldest user). The first `callers` ranks are the provider's
+clients, whose client-credentials tokens (`sub` = client id) the load sends; rank 0 owns every
+tenth task.
 """
 
 from __future__ import annotations
@@ -19,7 +25,10 @@ import psycopg
 
 from app.dev.embedded_postgres import EmbeddedPostgres, ensure_app_database, free_port
 
-APP_ROLE = APP_DATABASE = "groundwork_bench"
+DATABASE = "groundwork_bench"
+OWNER_ROLE = "groundwork_bench_owner"
+RUNTIME_ROLE = "groundwork_bench"
+SUBJECT_PREFIX = "bench-user-"
 BIG_USER_SHARE = 10  # every 10th task belongs to the big user: 100,000 of 1,000,000
 DEEP_PAGE_FRACTION = 0.9
 SAMPLE_SIZE = 2_000
@@ -32,19 +41,21 @@ SEED_STATEMENTS = (
     # Skips the foreign key triggers: every owner below exists by construction.
     "SET session_replication_role = replica",
     """
-    INSERT INTO users (id, version, created_at, updated_at, email, full_name, is_active)
-    SELECT uuidv7(created - now()), 1, created, created,
-           'user' || n || '@bench.example', 'Bench User ' || n, mod(n, 50) <> 0
+    CREATE TEMP TABLE owner_rank AS
+    SELECT n - 1 AS rank, uuidv7(created - now()) AS id, created AS user_created
     FROM (
         SELECT n, now() - interval '400 days' + n * interval '1 second' AS created
         FROM generate_series(1, %(users)s) AS n
     ) AS numbered
     """,
-    """
-    CREATE TEMP TABLE owner_rank AS
-    SELECT (row_number() OVER (ORDER BY id) - 1)::int AS rank, id FROM users
-    """,
     "CREATE UNIQUE INDEX ON owner_rank (rank)",
+    """
+    INSERT INTO users
+        (id, version, created_at, updated_at, issuer, subject, email, full_name, is_active)
+    SELECT id, 1, user_created, user_created, %(issuer)s, %(subject_prefix)s || rank,
+           'user' || rank || '@bench.example', 'Bench User ' || rank, mod(rank + 1, 50) <> 0
+    FROM owner_rank
+    """,
     """
     INSERT INTO tasks
         (id, version, created_at, updated_at, user_id, title, description, status, due_date)
@@ -64,25 +75,43 @@ SEED_STATEMENTS = (
 )
 
 
+def subject_of(rank: int) -> str:
+    """The subject (and client id) of the seeded user of `rank`."""
+    return f"{SUBJECT_PREFIX}{rank}"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A seeded user whose token the load sends: the client id is the token's `sub`."""
+
+    subject: str
+    user_id: uuid.UUID
+
+
 @dataclass(frozen=True)
 class SeededData:
-    """Ids the load scripts address: the big user, a deep cursor and random samples."""
+    """What the load scripts address: the callers, the big user's pages, sampled tasks."""
 
-    big_user_id: uuid.UUID
+    callers: list[Caller]  # callers[0] is the big user
     big_user_tasks: int
     deep_cursor: uuid.UUID
-    user_ids: list[uuid.UUID]
-    tasks: list[tuple[uuid.UUID, uuid.UUID]]  # (user_id, task_id)
+    tasks: list[tuple[Caller, uuid.UUID]]  # tasks of the callers, with their owner
     users: int
     total_tasks: int
+
+    @property
+    def big_user(self) -> Caller:
+        """The user with every tenth task, whose pages are read."""
+        return self.callers[0]
 
 
 @dataclass(frozen=True)
 class BenchDatabase:
-    """The running server: the app role's URL and the superuser URL to the app database."""
+    """The running server and its URLs: runtime role, owner role, superuser (app database)."""
 
     server: EmbeddedPostgres
-    app_url: str
+    runtime_url: str
+    owner_url: str
     admin_url: str
 
     @property
@@ -91,68 +120,108 @@ class BenchDatabase:
         return int((self.server.data_dir / "postmaster.pid").read_text().split()[0])
 
 
-def start_database(data_dir: Path) -> BenchDatabase:
-    """Start an empty PostgreSQL 18 with a non-superuser app role owning the app database."""
+def start_database(data_dir: Path, preload: tuple[str, ...] = ()) -> BenchDatabase:
+    """Start an empty PostgreSQL 18 with the owner and runtime roles and the app database.
+
+    Args:
+        data_dir: Where the server keeps its data.
+        preload: Libraries for `shared_preload_libraries` (such as pg_stat_statements); the
+            server restarts once to load them.
+    """
     server = EmbeddedPostgres(data_dir, free_port())
     server.start()
-    ensure_app_database(server.url(), APP_ROLE, APP_DATABASE)
+    if preload:
+        with psycopg.connect(server.url(), autocommit=True) as connection:
+            connection.execute(f"ALTER SYSTEM SET shared_preload_libraries = '{','.join(preload)}'")
+        server.stop()
+        server.start()
+    ensure_app_database(server.url(), DATABASE, OWNER_ROLE, RUNTIME_ROLE)
     return BenchDatabase(
         server=server,
-        app_url=server.url(APP_ROLE, APP_DATABASE),
-        admin_url=server.url(database=APP_DATABASE),
+        runtime_url=server.url(RUNTIME_ROLE, DATABASE),
+        owner_url=server.url(OWNER_ROLE, DATABASE),
+        admin_url=server.url(database=DATABASE),
     )
 
 
-def migrate(database_url: str) -> None:
-    """Build the schema with the production command, `python -m app migrate`."""
+def migrate(database: BenchDatabase) -> None:
+    """Build the schema with the production command, `python -m app migrate`, as the owner.
+
+    The migration grants the runtime role (DATABASE_URL's) its row privileges.
+    """
     subprocess.run(
         [sys.executable, "-m", "app", "migrate"],
-        env={**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"},
+        env={
+            **os.environ,
+            "DATABASE_URL": database.runtime_url,
+            "MIGRATION_DATABASE_URL": database.owner_url,
+            "LOG_LEVEL": "WARNING",
+        },
         check=True,
     )
 
 
-def seed(admin_url: str, users: int, tasks: int) -> SeededData:
-    """Fill the tables server-side, analyse them and pick the ids the load addresses."""
-    parameters = {"users": users, "tasks": tasks, "big_share": BIG_USER_SHARE}
+def seed(admin_url: str, users: int, tasks: int, issuer: str, callers: int) -> SeededData:
+    """Fill the tables server-side, analyse them and pick what the load addresses.
+
+    Args:
+        admin_url: A superuser's URL to the app database.
+        users: How many users to create.
+        tasks: How many tasks to create.
+        issuer: The OpenID Provider's issuer, every user's `issuer`.
+        callers: How many of the oldest users the load sends tokens of.
+    """
+    parameters = {
+        "users": users,
+        "tasks": tasks,
+        "big_share": BIG_USER_SHARE,
+        "issuer": issuer,
+        "subject_prefix": SUBJECT_PREFIX,
+    }
     with psycopg.connect(admin_url, autocommit=True) as connection:
         with connection.transaction():
             for statement in SEED_STATEMENTS:
                 connection.execute(statement, parameters if "%(" in statement else None)
         # VACUUM also sets the visibility map, as on a table that has lived a while.
         connection.execute("VACUUM (ANALYZE) users, tasks")
-        return _pick_targets(connection, users, tasks)
+        return _pick_targets(connection, users, tasks, issuer, callers)
 
 
-def _pick_targets(connection: psycopg.Connection[Any], users: int, tasks: int) -> SeededData:
+def _pick_targets(
+    connection: psycopg.Connection[Any], users: int, tasks: int, issuer: str, callers: int
+) -> SeededData:
     connection.execute("SELECT setseed(0.42)")
-    big_user_id, big_user_tasks = _one(
-        connection,
-        "SELECT user_id, count(*) FROM tasks"
-        " WHERE user_id = (SELECT id FROM users ORDER BY id LIMIT 1) GROUP BY user_id",
+    subjects = [subject_of(rank) for rank in range(callers)]
+    ids = dict(
+        connection.execute(
+            "SELECT subject, id FROM users WHERE issuer = %s AND subject = ANY(%s)",
+            [issuer, subjects],
+        ).fetchall()
+    )
+    if len(ids) != callers:
+        raise RuntimeError(f"the seeded database has {len(ids)} of the {callers} callers")
+    seeded_callers = [Caller(subject, ids[subject]) for subject in subjects]
+    by_id = {caller.user_id: caller for caller in seeded_callers}
+    big_user = seeded_callers[0]
+    (big_user_tasks,) = _one(
+        connection, "SELECT count(*) FROM tasks WHERE user_id = %s", [big_user.user_id]
     )
     (deep_cursor,) = _one(
         connection,
         "SELECT id FROM tasks WHERE user_id = %s ORDER BY id OFFSET %s LIMIT 1",
-        [big_user_id, int(big_user_tasks * DEEP_PAGE_FRACTION)],
+        [big_user.user_id, int(big_user_tasks * DEEP_PAGE_FRACTION)],
     )
-    user_ids = [
-        row[0]
-        for row in connection.execute(
-            "SELECT id FROM users ORDER BY random() LIMIT %s", [SAMPLE_SIZE]
-        ).fetchall()
-    ]
     sampled_tasks = [
-        (row[0], row[1])
+        (by_id[row[0]], row[1])
         for row in connection.execute(
-            "SELECT user_id, id FROM tasks ORDER BY random() LIMIT %s", [SAMPLE_SIZE]
+            "SELECT user_id, id FROM tasks WHERE user_id = ANY(%s) ORDER BY random() LIMIT %s",
+            [list(by_id), SAMPLE_SIZE],
         ).fetchall()
     ]
     return SeededData(
-        big_user_id=big_user_id,
+        callers=seeded_callers,
         big_user_tasks=big_user_tasks,
         deep_cursor=deep_cursor,
-        user_ids=user_ids,
         tasks=sampled_tasks,
         users=users,
         total_tasks=tasks,

@@ -1,4 +1,8 @@
-"""`make bench` in miniature: the harness runs end to end. No timing is asserted here."""
+"""`make bench` in miniature: the harness runs end to end, with real tokens. No timing is asserted.
+
+The application answers 401 to a request without a valid token, and every error counts, so
+zero errors on the API endpoints means the load authenticated as it should.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.identity import require_identity_provider
 from tests.support import PROJECT_ROOT, require_tool
 
 TINY_RUN = {
@@ -20,11 +25,15 @@ TINY_RUN = {
     "BENCH_SEED_TASKS": "1000",
     "BENCH_CONNECTIONS": "8",
     "BENCH_THREADS": "1",
+    "BENCH_CALLERS": "3",
+    "BENCH_VERIFY_RUNS": "200",
+    "BENCH_COUNT_REQUESTS": "10",
 }
 ENDPOINTS = [
     "health",
     "health_db",
-    "get_user",
+    "get_me",
+    "get_task",
     "tasks_first_page",
     "tasks_deep_page",
     "create_task",
@@ -35,6 +44,7 @@ ENDPOINTS = [
 @pytest.mark.slow
 def test_bench_harness_measures_every_endpoint_and_writes_results(tmp_path: Path) -> None:
     require_tool("wrk", "make system-packages")
+    require_identity_provider()
     completed = subprocess.run(
         [sys.executable, "-m", "tests.bench.run"],
         cwd=PROJECT_ROOT,
@@ -59,6 +69,19 @@ def test_bench_harness_measures_every_endpoint_and_writes_results(tmp_path: Path
     assert len(report["worker_rss_bytes"]["app"]) == 2
     assert report["readiness_seconds"] > 0
     assert report["metrics_scrape"]["bytes"] > 0
-    assert len(report["targets"]) == 6
+    assert report["identity"]["callers"] == ["bench-user-0", "bench-user-1", "bench-user-2"]
+    assert report["identity"]["users_provisioned_during_run"] == 0
+    assert report["identity"]["jwks_fetches"] >= 1
+    verification = report["token_verification"]
+    assert verification["runs"] == 200
+    assert verification["verify_us"] > 0
+    assert verification["joserfc_us"] > 0
+    counted = report["statements_per_request"]
+    assert [endpoint["name"] for endpoint in counted] == ENDPOINTS[1:]
+    for endpoint in counted:
+        assert endpoint["application"]["per_request"] > 0, endpoint
+        assert endpoint["baseline_result"]["per_request"] > 0, endpoint
+    assert len(report["targets"]) == 7
     assert "ratio" in completed.stdout
+    assert "TokenVerifier.verify(token)" in completed.stdout
     assert "targets:" in completed.stdout
