@@ -47,7 +47,13 @@ import psycopg
 
 from app.core.config import Settings
 from app.dev.embedded_postgres import free_port
-from app.dev.identity_provider import API_SCOPES, ClientSpec, DevIdentityProvider
+from app.dev.identity_provider import (
+    API_SCOPES,
+    ClientSpec,
+    DevIdentityProvider,
+    find_node_modules,
+    node_executable,
+)
 from app.identity.settings import IdentitySettings
 from tests.bench.load import LoadResult, LoadSettings, Request, Workload, run_wrk
 from tests.bench.seed import (
@@ -258,6 +264,12 @@ def main() -> int:
     config = BenchConfig.from_environment()
     if shutil.which("wrk") is None:
         print("make bench needs wrk: apt-get install wrk (as root)", file=sys.stderr)
+        return 1
+    try:
+        node_executable()
+        find_node_modules()
+    except RuntimeError as missing:
+        print(f"make bench needs the development OpenID Provider: {missing}", file=sys.stderr)
         return 1
     started = datetime.now(UTC)
     load_average_before = os.getloadavg()[0]
