@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -78,6 +79,10 @@ class ServerProcess:
         """The gunicorn workers now alive."""
         return {child.pid for child in psutil.Process(self.pid).children() if child.is_running()}
 
+    def descendants(self) -> list[psutil.Process]:
+        """Every process the command started (recursively) that is alive now."""
+        return psutil.Process(self.pid).children(recursive=True)
+
     def send_signal(self, signum: signal.Signals) -> None:
         """Send `signum` to the master."""
         os.kill(self.pid, signum)
@@ -97,3 +102,12 @@ class ServerProcess:
     def output(self) -> str:
         """Everything the process wrote so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def is_listening(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:`port`."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
