@@ -44,18 +44,31 @@ format: install ## Format and autofix with ruff
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
 
+# mypy stays next to ty: strict mode (every function annotated, no implicit Any) and the
+# pydantic plugin are checks ty does not make. ty.toml says where ty runs and why.
 .PHONY: typecheck
-typecheck: install ## mypy (strict) over app/
+typecheck: install ## mypy (strict) and ty over app/
 	$(RUN) mypy
+	$(RUN) ty check --exit-zero-on-warning
 
 # Debian packages the tests need; each section below appends its own.
 APT_PACKAGES :=
 # Targets that install further tools the tests need (helm, a container base image, ...).
 TEST_TOOLS :=
 
+# The docs site (mkdocs.yml, docs/): the pages generated from the code first, then Zensical.
+# --strict: a broken link or anchor, a missing reference or any warning fails the build.
+.PHONY: docs-generate
+docs-generate: install
+	$(RUN) python -m docs.generate
+
 .PHONY: docs
-docs: install ## Open the live API docs: make run, then http://127.0.0.1:8000/docs
-	@echo "Swagger UI: http://127.0.0.1:8000/docs  ReDoc: http://127.0.0.1:8000/redoc"
+docs: docs-generate ## Build the docs site strictly into .cache/site
+	$(RUN) zensical build --strict --clean
+
+.PHONY: docs-serve
+docs-serve: docs-generate ## Serve the docs site with live reload on http://127.0.0.1:8001
+	$(RUN) zensical serve --dev-addr 127.0.0.1:8001
 
 .PHONY: clean
 clean: ## Remove local caches (keeps .data/, the dev database)
@@ -174,4 +187,4 @@ test: install test-deps ## Run the whole test suite with coverage (>= 90%)
 	$(RUN) pytest --cov --cov-report=term --cov-fail-under=90 $(PYTEST_ARGS)
 
 .PHONY: check
-check: lint typecheck test ## Lint, type check and test: what CI and pre-commit expect
+check: lint typecheck docs test ## Lint, type check, build the docs strictly and test: what CI runs
