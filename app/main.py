@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__
 from app.core.config import Settings, get_settings
+from app.core.docs import install_docs, state_servers_and_public_operations
 from app.core.errors import database_error_name, install_error_handlers, use_problem_media_type
 from app.core.logging import configure_logging, get_logger
 from app.core.metrics import install_metrics
@@ -113,7 +114,10 @@ def create_app(
         openapi_tags=TAGS,
         lifespan=lifespan,
         swagger_ui_init_oauth=swagger_ui_oauth(identity),
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     # Added last runs first: the request id and access log wrap everything else.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestContextMiddleware)
@@ -145,7 +149,8 @@ def create_app(
                 routes=app.routes,
                 tags=app.openapi_tags,
             )
-            app.openapi_schema = document_security(use_problem_media_type(document), identity)
+            document = document_security(use_problem_media_type(document), identity)
+            app.openapi_schema = state_servers_and_public_operations(document)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

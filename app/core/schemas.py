@@ -74,7 +74,13 @@ def _canonical_uuid(value: object) -> object:
 
 CanonicalUUID = Annotated[uuid.UUID, BeforeValidator(_canonical_uuid)]
 
-StorableStr = Annotated[StrictStr, AfterValidator(_storable)]
+# What `_storable` enforces, stated for clients: no NUL anywhere in the string. A lone
+# surrogate (only an escape such as "\ud800" carries one) is no Unicode text at all, which
+# I-JSON (RFC 7493) forbids; a pattern cannot single it out.
+STORABLE_PATTERN = "^[^\\u0000]*$"
+StorableStr = Annotated[
+    StrictStr, AfterValidator(_storable), Field(json_schema_extra={"pattern": STORABLE_PATTERN})
+]
 EmailAddress = Annotated[
     StrictStr,
     Field(pattern=EMAIL_PATTERN, json_schema_extra={"format": "email"}),
@@ -105,7 +111,11 @@ def _document_patch_schema(schema: dict[str, Any], model_class: type[Any]) -> No
         else:
             field_schema["anyOf"] = remaining
     # At least one field to change: an empty body changes nothing.
-    schema["anyOf"] = [{"required": [name]} for name in schema.get("properties", {})]
+    names = list(schema.get("properties", {}))
+    if len(names) == 1:
+        schema["required"] = names
+    else:
+        schema["anyOf"] = [{"required": [name]} for name in names]
 
 
 class PatchModel(InputModel):
