@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.config import SettingsError, get_server_settings, get_settings
+from app.identity.settings import get_identity_settings
 from app.server.logging import StructlogGunicornLogger
 
 # Read here so that a bad setting stops the master with one line, before any worker forks
@@ -21,6 +22,7 @@ from app.server.logging import StructlogGunicornLogger
 try:
     _server = get_server_settings()
     get_settings()
+    get_identity_settings()
 except SettingsError as error:
     sys.exit(error.report())
 
