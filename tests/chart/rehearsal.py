@@ -3,7 +3,9 @@
 What the chart renders (command, environment from its Secrets and ConfigMaps, mounts, ports,
 probes) is used as is, with the few substitutions a machine without a cluster needs:
 `python` is this interpreter, HOST is loopback, container ports get free local ports, mounted
-paths become temporary folders, and Service names resolve to the test database (cluster DNS).
+paths become temporary folders, Service names resolve to the test database (cluster DNS), and
+a container of another image than the app's finds that image's tools on PATH (PostgreSQL's
+client tools for the postgres image). A Job's initContainers run to completion first.
 """
 
 from __future__ import annotations
@@ -130,18 +132,27 @@ class LocalContainer:
 class LocalNode:
     """Runs containers of rendered releases on this machine.
 
-    `services` maps a Service's "name:port" to a local "host:port" (the cluster's DNS).
+    `services` maps a Service's "name:port" to a local "host:port" (the cluster's DNS), in
+    URLs and in libpq's PGHOST and PGPORT; `image_tools` maps an image repository (such as
+    "postgres") to a folder of its programs.
     """
 
     root: Path
     services: dict[str, str] = field(default_factory=dict)
+    image_tools: dict[str, Path] = field(default_factory=dict)
     running: list[LocalContainer] = field(default_factory=list)
 
-    def start(self, release: Release, owner: dict[str, Any], workdir: Path) -> LocalContainer:
-        """Start the first container of `owner`'s pod template from the image in `workdir`."""
+    def start(
+        self,
+        release: Release,
+        owner: dict[str, Any],
+        workdir: Path,
+        container: dict[str, Any] | None = None,
+    ) -> LocalContainer:
+        """Start a container of `owner`'s pod template (its first by default) in `workdir`."""
         pod = owner["spec"]["template"]["spec"]
-        container = pod["containers"][0]
-        name = f"{owner['kind'].lower()}-{owner['metadata']['name']}-{len(self.running)}"
+        container = container or pod["containers"][0]
+        name = f"{owner['kind'].lower()}-{container['name']}-{len(self.running)}"
         sandbox = self.root / name
         environment = release.resolve_env(container)
         environment = self._mount(environment, container, sandbox)
@@ -151,13 +162,15 @@ class LocalNode:
             environment["PORT"] = str(ports[int(environment["PORT"])])
         if "HOST" in environment:
             environment["HOST"] = "127.0.0.1"  # loopback only on this machine
-        for service, local in self.services.items():
-            environment = {k: v.replace(service, local) for k, v in environment.items()}
+        environment = self._resolve_services(environment)
         command = [*container["command"], *container.get("args", [])]
         if command[0] == "python":
             command[0] = sys.executable
         log = sandbox / "output.log"
-        base = {"PATH": os.environ["PATH"], "HOME": str(sandbox / "home"), "LANG": "C.UTF-8"}
+        path = os.environ["PATH"]
+        if tools := self.image_tools.get(container["image"].split(":")[0]):
+            path = f"{tools}{os.pathsep}{path}"
+        base = {"PATH": path, "HOME": str(sandbox / "home"), "LANG": "C.UTF-8"}
         with log.open("wb") as output:
             process = subprocess.Popen(
                 command,
@@ -172,10 +185,25 @@ class LocalNode:
         return started
 
     def run_job(self, release: Release, job: dict[str, Any], workdir: Path) -> None:
-        """Run a Job's pod to completion within its activeDeadlineSeconds; it must exit 0."""
-        container = self.start(release, job, workdir)
-        status = container.wait(job["spec"]["activeDeadlineSeconds"])
-        assert status == 0, f"{container.name} exited {status}:\n{container.log_tail()}"
+        """Run a Job's pod to completion within its activeDeadlineSeconds; it must exit 0.
+
+        Its initContainers run first, one after the other, each to exit 0, as in a pod.
+        """
+        deadline = time.monotonic() + job["spec"]["activeDeadlineSeconds"]
+        pod = job["spec"]["template"]["spec"]
+        for spec in [*pod.get("initContainers", []), pod["containers"][0]]:
+            container = self.start(release, job, workdir, spec)
+            status = container.wait(max(deadline - time.monotonic(), 0))
+            assert status == 0, f"{container.name} exited {status}:\n{container.log_tail()}"
+
+    def _resolve_services(self, environment: dict[str, str]) -> dict[str, str]:
+        """Point Service addresses at their local stand-ins, as the cluster's DNS would."""
+        resolved = dict(environment)
+        for service, local in self.services.items():
+            resolved = {k: v.replace(service, local) for k, v in resolved.items()}
+            if f"{resolved.get('PGHOST')}:{resolved.get('PGPORT')}" == service:
+                resolved["PGHOST"], resolved["PGPORT"] = local.rsplit(":", 1)
+        return resolved
 
     def _mount(
         self, environment: dict[str, str], container: dict[str, Any], sandbox: Path

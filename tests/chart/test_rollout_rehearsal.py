@@ -2,8 +2,10 @@
 
 No cluster runs here, so the rendered migration Job and server pods run as local processes
 (tests/chart/rehearsal.py). An install, then an upgrade that brings a new migration, must
-go through exactly as helm and the kubelet would drive them: the Job exits 0 at its hook,
-the pods pass their rendered probes, and old pods drain cleanly on SIGTERM.
+go through exactly as helm and the kubelet would drive them: the Job exits 0 at its hook
+(as the owner role), the pods pass their rendered probes and serve authenticated requests
+(as the runtime role, trusting the test OpenID Provider), and old pods drain cleanly on
+SIGTERM.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from app.dev.identity_provider import DevIdentityProvider
 from tests.chart.conftest import Render
 from tests.chart.kube import Release, hook_phases
 from tests.chart.rehearsal import LocalContainer, LocalNode, stage_image
 from tests.chart.value_sets import merge
-from tests.conftest import create_database
+from tests.conftest import APP_ROLE, OWNER_ROLE, create_database
+from tests.identity import AUDIENCE, Identities
 
 pytestmark = pytest.mark.slow
 
@@ -61,6 +65,21 @@ TARGET_LABELS = {"job", "namespace", "le"}
 OBSERVABILITY = {
     "metrics": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}}
 }
+TASKS = "/api/v1/me/tasks"
+
+
+@pytest.fixture
+def identity(identity_provider: DevIdentityProvider) -> dict[str, Any]:
+    """Values that make the pods trust the test OpenID Provider.
+
+    The chart insists on an https:// issuer when config.env is prod and the test provider
+    speaks plain HTTP on loopback, so the rehearsal runs as staging (ENV sets only the log
+    format's default, which the chart sets anyway, and build_info's label).
+    """
+    return {
+        "oidc": {"issuer": identity_provider.issuer, "audience": AUDIENCE},
+        "config": {"env": "staging"},
+    }
 
 
 @pytest.fixture
@@ -88,21 +107,62 @@ def _next_release_image(tmp_path: Path, image: Path) -> Path:
 
 
 def _external_values(admin_url: str, name: str) -> dict[str, Any]:
-    """An external-database value set aimed at a fresh database on the test server."""
+    """An external-database value set aimed at a fresh database on the test server.
+
+    The runtime role's URL and password for the pods, the owner's for the migration Job.
+    """
     info = create_database(admin_url, name)
-    url = make_url(info.url)
-    bare = url.set(password=None).render_as_string(hide_password=False)
+    runtime, owner = make_url(info.url), make_url(info.owner_url)
     return merge(
         OBSERVABILITY,
         {
             "postgresql": {"enabled": False},
             "externalDatabase": {
-                "url": bare,
-                "migrationUrl": f"{bare}?application_name=groundwork-migrations",
+                "url": runtime.set(password=None).render_as_string(),
                 "password": info.password,
+                "migrationUrl": owner.set(
+                    password=None, query={"application_name": "groundwork-migrations"}
+                ).render_as_string(),
+                "migrationPassword": owner.password,
             },
         },
     )
+
+
+def _api(pod: LocalContainer) -> str:
+    return f"http://127.0.0.1:{pod.local_port('http')}"
+
+
+def _create_task(pod: LocalContainer, headers: dict[str, str], title: str) -> str:
+    """Create a task through `pod`; return its URL path."""
+    created = httpx.post(_api(pod) + TASKS, json={"title": title}, headers=headers)
+    assert created.status_code == httpx.codes.CREATED, created.text
+    location: str = created.headers["location"]
+    return location
+
+
+def _task_title(pod: LocalContainer, headers: dict[str, str], path: str) -> str:
+    """Read a task back through `pod`; an unauthenticated read must be refused."""
+    assert httpx.get(_api(pod) + path).status_code == httpx.codes.UNAUTHORIZED
+    fetched = httpx.get(_api(pod) + path, headers=headers)
+    assert fetched.status_code == httpx.codes.OK, fetched.text
+    title: str = fetched.json()["title"]
+    return title
+
+
+def _roles(admin_url: str, database: str) -> tuple[set[str], set[str]]:
+    """Who owns the tables of `database`, and who is connected to it (besides this query)."""
+    url = make_url(admin_url).set(database=database).render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as connection:
+        owners = connection.execute(
+            "SELECT tableowner FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
+        connected = connection.execute(
+            "SELECT usename FROM pg_stat_activity"
+            " WHERE datname = %s AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchall()
+    return {row[0] for row in owners}, {row[0] for row in connected}
 
 
 def _grace(release: Release) -> tuple[int, int]:
@@ -124,9 +184,11 @@ def _selectors(expression: str) -> Iterator[tuple[str, set[str]]]:
         yield metric, set(re.findall(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)", matchers))
 
 
-def _assert_alerts_use_real_series(release: Release, pod: LocalContainer) -> None:
+def _assert_alerts_use_real_series(
+    release: Release, pod: LocalContainer, headers: dict[str, str]
+) -> None:
     """Every metric and label the alert rules select is in the app's real /metrics output."""
-    assert httpx.get(f"http://127.0.0.1:{pod.local_port('http')}/api/v1/users").status_code == 200
+    assert httpx.get(_api(pod) + TASKS, headers=headers).status_code == 200
     endpoint = release.one("ServiceMonitor")["spec"]["endpoints"][0]
     scrape = httpx.get(pod.url({"port": endpoint["port"], "path": endpoint["path"]}))
     assert scrape.status_code == 200
@@ -146,10 +208,17 @@ def _assert_alerts_use_real_series(release: Release, pod: LocalContainer) -> Non
 
 
 def test_external_database_install_then_upgrade_with_a_new_migration(
-    admin_url: str, render: Render, node: LocalNode, tmp_path: Path
+    admin_url: str,
+    render: Render,
+    node: LocalNode,
+    tmp_path: Path,
+    identity: dict[str, Any],
+    identities: Identities,
 ) -> None:
-    values = _external_values(admin_url, "groundwork_rehearsal_external")
+    database = "groundwork_rehearsal_external"
+    values = merge(_external_values(admin_url, database), identity)
     image = stage_image(tmp_path / "image")
+    headers = identities.headers("user-00")
 
     install = render(values)
     assert "pre-install" in hook_phases(install.migration)
@@ -158,18 +227,23 @@ def test_external_database_install_then_upgrade_with_a_new_migration(
     old_pod.wait_for_probe("startup")
     old_pod.wait_for_probe("liveness")
     assert old_pod.wait_for_probe("readiness").json() == {"status": "ok", "revision": _head(image)}
+    task = _create_task(old_pod, headers, "outlive the upgrade")
+    assert _roles(admin_url, database) == ({OWNER_ROLE}, {APP_ROLE})
 
     next_image = _next_release_image(tmp_path, image)
     upgrade = render(merge(values, {"image": {"tag": "0.2.0"}}), upgrade=True)
     assert "pre-upgrade" in hook_phases(upgrade.migration)
     node.run_job(upgrade, upgrade.migration, next_image)  # old pods keep serving meanwhile
     assert old_pod.wait_for_probe("readiness").json()["revision"] == UPGRADE_REVISION
+    assert _task_title(old_pod, headers, task) == "outlive the upgrade"
     new_pod = node.start(upgrade, upgrade.server, next_image)  # maxSurge: new pod first
     new_pod.wait_for_probe("startup")
     assert new_pod.wait_for_probe("readiness").json()["revision"] == UPGRADE_REVISION
     _drain(install, old_pod)  # maxUnavailable 0: the old pod goes once the new one is ready
 
-    _assert_alerts_use_real_series(upgrade, new_pod)
+    assert _task_title(new_pod, headers, task) == "outlive the upgrade"
+    assert _roles(admin_url, database) == ({OWNER_ROLE}, {APP_ROLE})  # the new table too
+    _assert_alerts_use_real_series(upgrade, new_pod, headers)
     _drain(upgrade, new_pod)
 
 
@@ -191,15 +265,12 @@ def _initialise_bundled_database(release: Release, admin_url: str, node: LocalNo
                 sql.Identifier(environment["APP_DATABASE_NAME"])
             )
         )
-        connection.execute(
-            sql.SQL("DROP ROLE IF EXISTS {}").format(
-                sql.Identifier(environment["APP_DATABASE_USER"])
-            )
-        )
+        for role in (environment["APP_RUNTIME_ROLE"], environment["APP_OWNER_ROLE"]):
+            connection.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
     init = release.one("ConfigMap", f"{statefulset['metadata']['name']}-init")["data"]
-    script = node.root / "create-app-role.sh"
+    script = node.root / "create-app-roles.sh"
     script.parent.mkdir(parents=True, exist_ok=True)
-    script.write_text(init["create-app-role.sh"])
+    script.write_text(init["create-app-roles.sh"])
     result = subprocess.run(
         ["sh", str(script)],
         env={
@@ -218,19 +289,26 @@ def _initialise_bundled_database(release: Release, admin_url: str, node: LocalNo
 
 
 def test_bundled_postgresql_install_serves_only_after_the_first_migration(
-    admin_url: str, render: Render, node: LocalNode, tmp_path: Path
+    admin_url: str,
+    render: Render,
+    node: LocalNode,
+    tmp_path: Path,
+    identity: dict[str, Any],
+    identities: Identities,
 ) -> None:
-    values = {
-        "postgresql": {"auth": {"username": "rehearsal_app", "database": "rehearsal_bundled"}}
-    }
+    owner, runtime, database = "rehearsal_owner", "rehearsal_runtime", "rehearsal_bundled"
+    auth = {"username": owner, "runtimeUsername": runtime, "database": database}
+    values = merge(identity, {"postgresql": {"auth": auth}})
     install = render(values)
     _initialise_bundled_database(install, admin_url, node)
-    database = install.one("Service", install.one("StatefulSet")["metadata"]["name"])
+    service = install.one("Service", install.one("StatefulSet")["metadata"]["name"])
     admin = make_url(admin_url)
-    node.services[f"{database['metadata']['name']}:{database['spec']['ports'][0]['port']}"] = (
+    node.services[f"{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"] = (
         f"{admin.host}:{admin.port}"
     )
+    node.image_tools["postgres"] = _psql_folder()  # the Job's initContainer runs psql
     image = stage_image(tmp_path / "image")
+    headers = identities.headers("user-01")
 
     # A plain Job created with the pods: they start, stay unready without a schema ...
     assert hook_phases(install.migration) == set()
@@ -240,8 +318,11 @@ def test_bundled_postgresql_install_serves_only_after_the_first_migration(
     # ... and become ready once the Job has migrated: nothing waits in a circle.
     node.run_job(install, install.migration, image)
     assert pod.wait_for_probe("readiness").json() == {"status": "ok", "revision": _head(image)}
+    task = _create_task(pod, headers, "served by the bundled database")
+    assert _roles(admin_url, database) == ({owner}, {runtime})
 
     upgrade = render(values, upgrade=True)
     assert hook_phases(upgrade.migration) == {"pre-upgrade"}
     node.run_job(upgrade, upgrade.migration, image)  # nothing new: a no-op, still exit 0
+    assert _task_title(pod, headers, task) == "served by the bundled database"
     _drain(install, pod)
