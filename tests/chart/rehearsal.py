@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+from sqlalchemy.engine import make_url
 
 from app.dev.embedded_postgres import free_port
 from tests.chart.kube import PROJECT_ROOT, Release
@@ -29,6 +31,21 @@ from tests.chart.kube import PROJECT_ROOT, Release
 # What the image holds besides its virtualenv (the Dockerfile contract).
 IMAGE_CONTENTS = ("app", "alembic", "alembic.ini")
 POLL_SECONDS = 0.2
+
+
+def database_roles(admin_url: str, database: str) -> tuple[set[str], set[str]]:
+    """Who owns the tables of `database`, and who is connected to it (besides this query)."""
+    url = make_url(admin_url).set(database=database).render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as connection:
+        owners = connection.execute(
+            "SELECT tableowner FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
+        connected = connection.execute(
+            "SELECT usename FROM pg_stat_activity"
+            " WHERE datname = %s AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchall()
+    return {row[0] for row in owners}, {row[0] for row in connected}
 
 
 def stage_image(destination: Path) -> Path:

@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 from app.dev.identity_provider import DevIdentityProvider
 from tests.chart.conftest import Render
 from tests.chart.kube import Release, hook_phases
-from tests.chart.rehearsal import LocalContainer, LocalNode, stage_image
+from tests.chart.rehearsal import LocalContainer, LocalNode, database_roles, stage_image
 from tests.chart.value_sets import merge
 from tests.conftest import APP_ROLE, OWNER_ROLE, create_database
 from tests.identity import AUDIENCE, Identities
@@ -150,21 +150,6 @@ def _task_title(pod: LocalContainer, headers: dict[str, str], path: str) -> str:
     return title
 
 
-def _roles(admin_url: str, database: str) -> tuple[set[str], set[str]]:
-    """Who owns the tables of `database`, and who is connected to it (besides this query)."""
-    url = make_url(admin_url).set(database=database).render_as_string(hide_password=False)
-    with psycopg.connect(url, autocommit=True) as connection:
-        owners = connection.execute(
-            "SELECT tableowner FROM pg_tables WHERE schemaname = 'public'"
-        ).fetchall()
-        connected = connection.execute(
-            "SELECT usename FROM pg_stat_activity"
-            " WHERE datname = %s AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
-            (database,),
-        ).fetchall()
-    return {row[0] for row in owners}, {row[0] for row in connected}
-
-
 def _grace(release: Release) -> tuple[int, int]:
     pod = release.server["spec"]["template"]["spec"]
     pre_stop = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
@@ -228,7 +213,7 @@ def test_external_database_install_then_upgrade_with_a_new_migration(
     old_pod.wait_for_probe("liveness")
     assert old_pod.wait_for_probe("readiness").json() == {"status": "ok", "revision": _head(image)}
     task = _create_task(old_pod, headers, "outlive the upgrade")
-    assert _roles(admin_url, database) == ({OWNER_ROLE}, {APP_ROLE})
+    assert database_roles(admin_url, database) == ({OWNER_ROLE}, {APP_ROLE})
 
     next_image = _next_release_image(tmp_path, image)
     upgrade = render(merge(values, {"image": {"tag": "0.2.0"}}), upgrade=True)
@@ -242,7 +227,7 @@ def test_external_database_install_then_upgrade_with_a_new_migration(
     _drain(install, old_pod)  # maxUnavailable 0: the old pod goes once the new one is ready
 
     assert _task_title(new_pod, headers, task) == "outlive the upgrade"
-    assert _roles(admin_url, database) == ({OWNER_ROLE}, {APP_ROLE})  # the new table too
+    assert database_roles(admin_url, database) == ({OWNER_ROLE}, {APP_ROLE})  # the new table too
     _assert_alerts_use_real_series(upgrade, new_pod, headers)
     _drain(upgrade, new_pod)
 
@@ -319,7 +304,7 @@ def test_bundled_postgresql_install_serves_only_after_the_first_migration(
     node.run_job(install, install.migration, image)
     assert pod.wait_for_probe("readiness").json() == {"status": "ok", "revision": _head(image)}
     task = _create_task(pod, headers, "served by the bundled database")
-    assert _roles(admin_url, database) == ({owner}, {runtime})
+    assert database_roles(admin_url, database) == ({owner}, {runtime})
 
     upgrade = render(values, upgrade=True)
     assert hook_phases(upgrade.migration) == {"pre-upgrade"}
