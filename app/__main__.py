@@ -13,6 +13,8 @@ from typing import Any
 # Modules beyond the standard library are imported by the commands that need them: `serve`
 # execs gunicorn at once, and anything imported before that only delays readiness.
 GUNICORN = [sys.executable, "-m", "gunicorn", "--config", "python:app.server.gunicorn_conf"]
+# `make run`: a saved file under app/ restarts the workers (gunicorn polls once a second).
+DEV_GUNICORN = [*GUNICORN, "--reload"]
 DEV_DATA_DIR = Path(".data/postgres")
 DEV_POSTGRES_PORT = int(os.environ.get("EMBEDDED_POSTGRES_PORT", "54329"))
 # The owner migrates and owns the schema; the server connects as the runtime role.
@@ -125,7 +127,7 @@ def dev() -> int:
             return 1
         if migrate() != 0:
             return 1
-        return run_until_stopped(GUNICORN)
+        return run_until_stopped(DEV_GUNICORN)
     finally:
         for service in reversed(services):
             service.stop()

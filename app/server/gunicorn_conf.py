@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -64,3 +65,15 @@ def child_exit(_: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def worker_int(worker: Any) -> None:
+    """Under `--reload` (`make run`, skaffold's dev profile), end a worker whose code changed.
+
+    gunicorn's reloader marks the worker as no longer alive and calls this hook, but a uvicorn
+    worker stops only on a signal: SIGTERM lets it finish its requests and exit, and the master
+    starts a fresh one that imports the new code (without this the file is only logged as
+    modified). Production never runs with `--reload`.
+    """
+    if worker.cfg.reload:
+        os.kill(os.getpid(), signal.SIGTERM)
