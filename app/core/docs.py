@@ -29,6 +29,9 @@ ASSETS_PATH = "/docs/assets"
 ASSETS_DIR = Path(str(files("fastapi_offline") / "static"))
 # No "validatorUrl": Swagger UI would otherwise send the document to validator.swagger.io.
 SWAGGER_UI_PARAMETERS = {"validatorUrl": None}
+# ReDoc's side menu shows Redocly's logo from cdn.redoc.ly, which no option turns off: the
+# page forbids images from elsewhere, so the browser never asks (ReDoc hides a failed logo).
+IMAGES_FROM_THIS_ORIGIN = {"Content-Security-Policy": "img-src 'self' data:"}
 
 
 def install_docs(app: FastAPI) -> None:
@@ -66,13 +69,15 @@ def install_docs(app: FastAPI) -> None:
     @app.get(REDOC_PATH, include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
         document, folder = assets(request)
-        return get_redoc_html(
+        page = get_redoc_html(
             openapi_url=document,
             title=f"{app.title} - ReDoc",
             redoc_js_url=f"{folder}/redoc.standalone.js",
             redoc_favicon_url=f"{folder}/favicon.png",
             with_google_fonts=False,
         )
+        page.headers.update(IMAGES_FROM_THIS_ORIGIN)
+        return page
 
 
 def state_servers_and_public_operations(document: dict[str, Any]) -> dict[str, Any]:
