@@ -108,6 +108,21 @@ class Database:
         self._health_engine = create_engine(settings, pool_size=1)
         self._health_timeout = settings.db_health_timeout
         self._health_check: asyncio.Future[str | None] | None = None
+        # Same pool; the connection is in autocommit only while checked out for one statement.
+        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @asynccontextmanager
+    async def single_statement(self) -> AsyncIterator[AsyncConnection]:
+        """Lend a connection for one statement, atomic on its own, outside an explicit transaction.
+
+        Skipping BEGIN and COMMIT saves two round trips; transaction-local settings last for
+        that one statement.
+
+        Yields:
+            A connection in autocommit mode.
+        """
+        async with _checked_out(self._autocommit_engine) as connection:
+            yield connection
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:

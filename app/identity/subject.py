@@ -35,6 +35,22 @@ class AuthSubject:
         return user_id
 
 
+def _subject(principal: Principal, user: Record) -> AuthSubject:
+    if not user["is_active"]:
+        raise AccountDeactivatedError()
+    return AuthSubject(principal, user)
+
+
+async def resolve(database: Database, principal: Principal) -> AuthSubject:
+    """Find or provision `principal`'s user in one statement of its own (no transaction).
+
+    Raises:
+        AccountDeactivatedError: An admin deactivated the caller's account (403).
+    """
+    async with database.single_statement() as connection:
+        return _subject(principal, await act_as_caller(connection, principal))
+
+
 @asynccontextmanager
 async def acting_as(
     database: Database, principal: Principal
@@ -50,7 +66,4 @@ async def acting_as(
         AccountDeactivatedError: An admin deactivated the caller's account (403).
     """
     async with database.transaction() as connection:
-        user = await act_as_caller(connection, principal)
-        if not user["is_active"]:
-            raise AccountDeactivatedError()
-        yield connection, AuthSubject(principal, user)
+        yield connection, _subject(principal, await act_as_caller(connection, principal))

@@ -8,7 +8,7 @@ from app.core.conditional import Precondition
 from app.core.errors import NotFoundError
 from app.core.schemas import Page, page_of
 from app.db.database import Database
-from app.identity.subject import acting_as
+from app.identity.subject import acting_as, resolve
 from app.identity.tokens import Principal
 from app.modules.user.models import User
 from app.modules.user.repository import UserRepository
@@ -32,8 +32,7 @@ class UserService:
 
     async def me(self, caller: Principal) -> UserRead:
         """Return the caller's profile, provisioned on their first request."""
-        async with acting_as(self.database, caller) as (_, subject):
-            return UserRead.model_validate(subject.user)
+        return UserRead.model_validate((await resolve(self.database, caller)).user)
 
     async def update_me(
         self, caller: Principal, data: ProfileUpdate, precondition: Precondition
