@@ -1,4 +1,10 @@
-"""Schemathesis against the running production server: no 5xx, no schema violations."""
+"""Schemathesis against the running production server: no 5xx, no schema violations.
+
+It calls once as a user with both task scopes, over every operation (the admin-only ones
+answer the documented 403), and once as an admin over /api/v1/users, so that those are
+exercised for real too. Each run gets a fresh token, so a long session cannot let it expire
+mid-run; schemathesis's own auth checks also send requests without it.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,29 @@ from pathlib import Path
 
 import pytest
 
+from tests.identity import CLIENT_SECRET, TASK_SCOPES, client_credentials_token
+
 pytestmark = pytest.mark.slow
 EXAMPLES_PER_OPERATION = 60
 SEED = 20261122
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
-def test_schemathesis_default_checks_pass(tmp_path, start_process, database):
-    server = start_process({"DATABASE_URL": database.url, "LOG_LEVEL": "WARNING"})
+@pytest.mark.parametrize(
+    ("fuzzer", "operations"),
+    [
+        ("user-39", []),
+        # Without the coverage phase (50 s more): tests/test_bad_input.py covers the
+        # boundaries of these operations' fields.
+        ("admin", ["--include-path-regex=^/api/v1/users", "--phases=examples,fuzzing,stateful"]),
+    ],
+    ids=["as a user", "as an admin"],
+)
+def test_schemathesis_default_checks_pass(
+    tmp_path, start_process, database, identity_env, identity_provider, fuzzer, operations
+):
+    server = start_process({"DATABASE_URL": database.url, "LOG_LEVEL": "WARNING", **identity_env})
+    token = client_credentials_token(identity_provider, fuzzer, CLIENT_SECRET, TASK_SCOPES)
     try:
         server.wait_ready()
         result = subprocess.run(
@@ -27,6 +48,8 @@ def test_schemathesis_default_checks_pass(tmp_path, start_process, database):
                 f"{server.base_url}/openapi.json",
                 f"--max-examples={EXAMPLES_PER_OPERATION}",
                 f"--seed={SEED}",
+                f"--header=Authorization: Bearer {token}",
+                *operations,
                 "--no-color",
             ],
             cwd=tmp_path,  # schemathesis keeps a .schemathesis/ folder in its working directory
@@ -47,3 +70,4 @@ def test_schemathesis_default_checks_pass(tmp_path, start_process, database):
 
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "Traceback" not in server.output()
+    assert token not in server.output()
