@@ -399,7 +399,7 @@ export interface components {
             /** Issuer */
             issuer?: string | null;
             /** Email */
-            email?: string | null;
+            email?: (string & unknown) | null;
             /** Full Name */
             full_name?: string | null;
             /**
@@ -453,7 +453,7 @@ export interface components {
          */
         UserUpdate: {
             /** Email */
-            email?: string | null;
+            email?: (string & unknown) | null;
             /** Full Name */
             full_name?: string | null;
             /** Is Active */
