@@ -154,10 +154,10 @@ def test_the_typescript_tour_runs_against_the_production_server(
     assert (task["title"], task["status"], task["version"]) == ("Tour task 1", "done", 2)
     # The server serves the committed document; only the deployment's issuer differs.
     served = httpx.get(f"{server.base_url}/openapi.json").json()
-    scheme = served["components"]["securitySchemes"]["OpenID Connect"]
+    scheme = served["components"]["securitySchemes"]["OpenIDConnect"]
     assert scheme.pop("openIdConnectUrl") == identity_provider.discovery_url
     committed = json.loads(DOCUMENT_PATH.read_text())
-    placeholder = committed["components"]["securitySchemes"]["OpenID Connect"]
+    placeholder = committed["components"]["securitySchemes"]["OpenIDConnect"]
     assert placeholder.pop("openIdConnectUrl").startswith(PLACEHOLDER_ISSUER)
     assert served == committed
     assert "Traceback" not in server.output()

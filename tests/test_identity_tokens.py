@@ -220,18 +220,18 @@ async def test_the_openapi_document_declares_both_schemes_and_each_operations_sc
     schemes = document["components"]["securitySchemes"]
     operations = document["paths"]
 
-    assert schemes["OpenID Connect"] == {
+    assert schemes["OpenIDConnect"] == {
         "type": "openIdConnect",
         "openIdConnectUrl": f"{identity_provider.issuer}/.well-known/openid-configuration",
-        "description": schemes["OpenID Connect"]["description"],
+        "description": schemes["OpenIDConnect"]["description"],
     }
-    assert schemes["Bearer token"]["scheme"] == "bearer"
+    assert schemes["BearerToken"]["scheme"] == "bearer"
     assert operations["/api/v1/me/tasks"]["post"]["security"] == [
-        {"OpenID Connect": ["tasks:write"]},
-        {"Bearer token": ["tasks:write"]},
+        {"OpenIDConnect": ["tasks:write"]},
+        {"BearerToken": ["tasks:write"]},
     ]
     assert operations["/api/v1/me/tasks"]["get"]["security"][0] == {
-        "OpenID Connect": ["tasks:read"]
+        "OpenIDConnect": ["tasks:read"]
     }
     for path, item in operations.items():
         for method, operation in item.items():

@@ -18,7 +18,7 @@ from app.identity.permissions import Scope
 from app.identity.settings import IdentitySettings
 from app.identity.tokens import Principal, TokenVerifier
 
-OPENID_CONNECT_SCHEME = "OpenID Connect"
+OPENID_CONNECT_SCHEME = "OpenIDConnect"
 # The scope attribute of the request state the access log reads the caller's subject from.
 SUBJECT_STATE = "subject"
 

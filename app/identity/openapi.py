@@ -10,7 +10,7 @@ from app.identity.dependencies import OPENID_CONNECT_SCHEME
 from app.identity.permissions import SCOPE_DESCRIPTIONS
 from app.identity.settings import IdentitySettings
 
-BEARER_SCHEME = "Bearer token"
+BEARER_SCHEME = "BearerToken"
 _CHALLENGE = {
     "WWW-Authenticate": {
         "description": "The RFC 6750 challenge: `Bearer`, with `error` (`invalid_token`, "
