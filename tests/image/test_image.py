@@ -1,9 +1,11 @@
 """The production image, built from the real Dockerfile and run the way the chart runs it.
 
-The chart is rendered by the real helm for an external database (the test's PostgreSQL); its
-migration Job runs first from the image, then its Deployment's container: the rendered
-command, environment, user and group, read-only root, dropped capabilities and emptyDirs
-(as tmpfs), so a write anywhere else would make the server fail.
+The chart is rendered by the real helm for an external database (the test's PostgreSQL) and
+the test OpenID Provider; its migration Job runs first from the image, as the owner role, then
+its Deployment's container, as the runtime role: the rendered command, environment, user and
+group, read-only root, dropped capabilities and emptyDirs (as tmpfs), so a write anywhere else
+would make the server fail. The containers share the host's network, so they reach the
+PostgreSQL and the provider that listen on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -17,16 +19,23 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from app.db.migrations import head_revisions
 from app.dev.embedded_postgres import free_port
+from app.dev.identity_provider import DevIdentityProvider
 from tests.chart.conftest import Render
 from tests.chart.kube import Release
-from tests.conftest import create_database
+from tests.chart.rehearsal import database_roles
+from tests.conftest import APP_ROLE, OWNER_ROLE, create_database
+from tests.identity import AUDIENCE, Identities
 from tests.image.podman import CONTAINER_PREFIX, REPORT, PodContainer, Podman, wait_until_ready
-from tests.support import create_task, create_user
 
 pytestmark = pytest.mark.slow
 
 IMAGE_FILES = [".venv", "alembic", "alembic.ini", "app"]
+DATABASE = "groundwork_image_test"
+TASKS = "/api/v1/me/tasks"
+# The chart wants an https:// issuer when config.env is prod; the test provider is plain HTTP.
+ENVIRONMENT = "staging"
 
 
 @dataclass(frozen=True)
@@ -39,14 +48,22 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def release(render: Render, admin_url: str) -> Release:
-    """The chart rendered for an empty external database: URL and password in its Secret."""
-    database = create_database(admin_url, "groundwork_image_test")
+def release(render: Render, admin_url: str, identity_provider: DevIdentityProvider) -> Release:
+    """The chart rendered for an empty external database and the test provider.
+
+    The runtime role's URL and password (the pods) and the owner's (the Job) are in its Secret.
+    """
+    database = create_database(admin_url, DATABASE)
+    owner = make_url(database.owner_url)
     values = {
+        "config": {"env": ENVIRONMENT},
+        "oidc": {"issuer": identity_provider.issuer, "audience": AUDIENCE},
         "postgresql": {"enabled": False},
         "externalDatabase": {
             "url": make_url(database.url).set(password=None).render_as_string(),
             "password": database.password,
+            "migrationUrl": owner.set(password=None).render_as_string(),
+            "migrationPassword": owner.password,
         },
     }
     return render(values)
@@ -84,13 +101,16 @@ def test_image_holds_only_the_venv_and_the_code(podman: Podman, image: str) -> N
         "run", "--rm", "--network=none", "--user=0", image, "sh", "-c",
         "ls -A /app; echo ---;"
         " ls /app/.venv/bin; echo ---;"
-        " find / -xdev -type f \\( -name uv -o -name uvx \\);"
+        " find / -xdev -type f \\( -name uv -o -name uvx -o -name node \\);"
         " for tool in gcc cc make git; do command -v $tool; done; echo ---;"
         " find /app/app -name '*.pyc' | head -n 1; echo ---;"
-        " find /app ! -user root -print -quit",
+        " find /app ! -user root -print -quit; echo ---;"
+        " ls -A /app/app/dev/oidc",
     ).stdout.split("---\n")  # fmt: skip
-    files, venv_tools, build_tools, compiled, not_root_owned = listing
+    files, venv_tools, build_tools, compiled, not_root_owned, oidc = listing
     assert files.split() == IMAGE_FILES
+    assert "node_modules" not in oidc.split(), "the development provider's packages stay out"
+    assert "provider.mjs" in oidc.split()
     assert not_root_owned.split() == [], "the app's user must not own (and change) its code"
     assert not {"pip", "pip3", "uv", "uvx"} & set(venv_tools.split())
     assert build_tools.split() == []
@@ -121,31 +141,42 @@ def test_health_probes_answer(server: Server) -> None:
     assert httpx.get(f"{server.base_url}/health").status_code == 200
     ready = httpx.get(f"{server.base_url}/health/db")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "revision": "0001"}
+    assert ready.json() == {"status": "ok", "revision": head_revisions()[0]}
 
 
-async def test_user_and_task_round_trip(server: Server) -> None:
+async def test_authenticated_task_round_trip(server: Server, identities: Identities) -> None:
     async with httpx.AsyncClient(base_url=server.base_url) as client:
-        user = await create_user(client, email="image@example.com")
-        task = await create_task(client, user["id"], title="Ship the image")
-        fetched = await client.get(f"/api/v1/users/{user['id']}/tasks/{task['id']}")
-        listed = await client.get(f"/api/v1/users/{user['id']}/tasks")
-    assert fetched.json() == task
-    assert [item["id"] for item in listed.json()["items"]] == [task["id"]]
+        refused = await client.get(TASKS)
+        client.headers.update(identities.headers("user-00"))
+        created = await client.post(TASKS, json={"title": "Ship the image"})
+        fetched = await client.get(created.headers["location"])
+        listed = await client.get(TASKS)
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    assert created.status_code == 201, created.text
+    assert fetched.json() == created.json()
+    assert [item["id"] for item in listed.json()["items"]] == [created.json()["id"]]
 
 
-async def test_metrics_aggregate_the_workers(server: Server) -> None:
+def test_the_job_migrated_as_the_owner_and_the_server_connects_as_the_runtime_role(
+    admin_url: str, server: Server
+) -> None:
+    assert database_roles(admin_url, DATABASE) == ({OWNER_ROLE}, {APP_ROLE})
+
+
+async def test_metrics_aggregate_the_workers(server: Server, identities: Identities) -> None:
     async with httpx.AsyncClient(base_url=server.base_url) as client:
         for _ in range(10):
-            assert (await client.get("/api/v1/users")).status_code == 200
+            response = await client.get(TASKS, headers=identities.headers("user-01"))
+            assert response.status_code == 200
         metrics = await client.get("/metrics")
     assert metrics.status_code == 200
-    assert 'groundwork_build_info{environment="prod"' in metrics.text
+    assert f'groundwork_build_info{{environment="{ENVIRONMENT}"' in metrics.text
     listed = [
         float(line.rsplit(" ", 1)[1])
         for line in metrics.text.splitlines()
         if line.startswith("http_requests_total{")
-        and 'handler="/api/v1/users"' in line
+        and f'handler="{TASKS}"' in line
         and 'method="GET"' in line
     ]
     assert sum(listed) >= 10
