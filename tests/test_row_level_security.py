@@ -121,6 +121,32 @@ async def test_a_caller_cannot_write_rows_of_someone_else(database, alice_and_bo
             connection.execute(statement, {"bob": bob, "issuer": issuer})
 
 
+@pytest.mark.parametrize(
+    "change",
+    ["is_active = false", "subject = 'user-39'", "issuer = 'https://elsewhere.example'"],
+    ids=["deactivate oneself", "take another subject", "move to another issuer"],
+)
+async def test_a_caller_cannot_change_their_own_identity_or_activity(
+    database, alice_and_bob, change
+):
+    with psycopg.connect(database.url) as connection:
+        act_as(connection, alice_and_bob, "user-00")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            connection.execute(f"UPDATE users SET {change}")
+
+
+async def test_a_deactivated_caller_cannot_reactivate_themselves(database, alice_and_bob):
+    with psycopg.connect(database.url) as connection:
+        act_as(connection, alice_and_bob, "admin", admin=True)
+        connection.execute("UPDATE users SET is_active = false WHERE subject = 'user-00'")
+        connection.commit()
+
+        act_as(connection, alice_and_bob, "user-00")
+        reactivated = connection.execute("UPDATE users SET is_active = true").rowcount
+
+    assert reactivated == 0
+
+
 async def test_updates_and_deletes_reach_only_the_acting_users_rows(database, alice_and_bob):
     with psycopg.connect(database.url) as connection:
         act_as(connection, alice_and_bob, "user-00")

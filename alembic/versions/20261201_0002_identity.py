@@ -36,9 +36,12 @@ USER_POLICIES = {
         f"FOR SELECT USING (id = {ACTING_USER} OR {CALLER_IDENTITY} OR {ACTING_AS_ADMIN})"
     ),
     "users_insert": f"FOR INSERT WITH CHECK ({CALLER_IDENTITY} OR {ACTING_AS_ADMIN})",
+    # A user may change their own row while active, and never its identity or its activity:
+    # deactivating, reactivating and relinking are an admin's.
     "users_update": (
-        f"FOR UPDATE USING (id = {ACTING_USER} OR {ACTING_AS_ADMIN})"
-        f" WITH CHECK (id = {ACTING_USER} OR {ACTING_AS_ADMIN})"
+        f"FOR UPDATE USING ({ACTING_AS_ADMIN} OR (id = {ACTING_USER} AND is_active))"
+        f" WITH CHECK ({ACTING_AS_ADMIN}"
+        f" OR (id = {ACTING_USER} AND is_active AND {CALLER_IDENTITY}))"
     ),
     "users_delete": f"FOR DELETE USING ({ACTING_AS_ADMIN})",
 }
@@ -72,8 +75,10 @@ BEGIN
         END IF;
     END IF;
     PERFORM set_config('app.current_user_id', acting.id::text, true);
-    IF (caller_email IS NOT NULL AND caller_email IS DISTINCT FROM acting.email)
-       OR (caller_name IS NOT NULL AND acting.full_name IS NULL) THEN
+    IF acting.is_active AND (
+        (caller_email IS NOT NULL AND caller_email IS DISTINCT FROM acting.email)
+        OR (caller_name IS NOT NULL AND acting.full_name IS NULL)
+    ) THEN
         UPDATE users
         SET email = coalesce(caller_email, email), full_name = coalesce(full_name, caller_name),
             version = version + 1, updated_at = now()
