@@ -152,27 +152,31 @@ def test_make_run_stopped_alone_takes_gunicorn_postgres_and_the_provider_with_it
         os.killpg(server.pid, 0)
 
 
-def test_make_run_embeds_nothing_that_is_configured(
-    start_process, tmp_path, database, identity_env, identities
+@pytest.mark.parametrize(
+    ("configured", "embedded"), [("postgres", "oidc"), ("oidc", "postgres"), ("both", None)]
+)
+def test_make_run_embeds_only_what_is_not_configured(
+    start_process, tmp_path, database, identity_env, identities, configured, embedded
 ):
-    postgres_port, oidc_port = free_port(), free_port()
-    server = start_dev_server(
-        start_process,
-        tmp_path,
-        postgres_port,
-        oidc_port,
-        DATABASE_URL=database.url,
-        MIGRATION_DATABASE_URL=database.owner_url,
-        **identity_env,
-    )
+    ports = {"postgres": free_port(), "oidc": free_port()}
+    env = {}
+    if configured in {"postgres", "both"}:
+        env |= {"DATABASE_URL": database.url, "MIGRATION_DATABASE_URL": database.owner_url}
+    if configured in {"oidc", "both"}:
+        env |= identity_env
+    server = start_dev_server(start_process, tmp_path, ports["postgres"], ports["oidc"], **env)
     server.wait_ready()
 
-    # The configured provider's tokens are the ones accepted.
-    me = httpx.get(server.base_url + "/api/v1/me", headers=identities.headers("user-00"))
+    # The tokens of whichever provider is in use are the ones accepted.
+    token = dev_token(ports["oidc"]) if embedded == "oidc" else identities.headers("user-00")
+    me = httpx.get(server.base_url + "/api/v1/me", headers=token)
     assert me.status_code == httpx.codes.OK, me.text
-    assert not (tmp_path / ".data").exists()
-    assert not is_listening(postgres_port)
-    assert not is_listening(oidc_port)
+    for part, port in ports.items():
+        assert (tmp_path / ".data" / part).exists() == (part == embedded), part
+        assert is_listening(port) == (part == embedded), part
     assert server.stop(signal.SIGINT) == 0
-    assert "embedded PostgreSQL" not in server.output()
-    assert "development OpenID Provider" not in server.output()
+    printed = {
+        "postgres": "embedded PostgreSQL" in server.output(),
+        "oidc": "development OpenID Provider" in server.output(),
+    }
+    assert printed == {part: part == embedded for part in ports}
