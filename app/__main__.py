@@ -22,7 +22,7 @@ DEV_OWNER = DEV_DATABASE = "groundwork"
 DEV_RUNTIME_ROLE = "groundwork_app"
 DEV_OIDC_DIR = Path(".data/oidc")
 DEV_OIDC_PORT = int(os.environ.get("DEV_OIDC_PORT", "8900"))
-DEV_AUDIENCE = "groundwork"
+DEV_AUDIENCE = "http://groundwork.local"  # a resource indicator is an absolute URI (RFC 8707)
 # Development-only credentials of the local provider's clients; printed for people to use.
 DEV_CLIENT_SECRET = "groundwork-dev-secret"  # noqa: S105 - local development only, printed
 DEV_SCOPES = "tasks:read tasks:write"

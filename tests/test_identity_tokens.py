@@ -230,9 +230,7 @@ async def test_the_openapi_document_declares_both_schemes_and_each_operations_sc
         {"OpenIDConnect": ["tasks:write"]},
         {"BearerToken": ["tasks:write"]},
     ]
-    assert operations["/api/v1/me/tasks"]["get"]["security"][0] == {
-        "OpenIDConnect": ["tasks:read"]
-    }
+    assert operations["/api/v1/me/tasks"]["get"]["security"][0] == {"OpenIDConnect": ["tasks:read"]}
     for path, item in operations.items():
         for method, operation in item.items():
             secured = path.startswith("/api/v1")
