@@ -15,11 +15,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from app.core.logging import get_logger
+from app.db.causes import database_cause
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://groundwork.dev/problems/"
 # Tells clients and load balancers when a 503 is worth retrying.
 RETRY_AFTER_SECONDS = "1"
+# A busy database already made the request wait its full pool or statement timeout: a retry
+# within a second would queue on the same lock or pool. An unreachable one fails fast, and
+# the pool reconnects on the first request after it returns.
+BUSY_RETRY_AFTER_SECONDS = "5"
 
 logger = get_logger(__name__)
 
@@ -116,6 +121,19 @@ class ServiceUnavailableError(AppError):
         return {"Retry-After": self.retry_after_seconds}
 
 
+class DatabaseBusyError(ServiceUnavailableError):
+    """The database answers but is at a limit: a lock or statement timeout, a full pool."""
+
+    slug = "database-busy"
+    retry_after_seconds = BUSY_RETRY_AFTER_SECONDS
+
+
+class DatabaseUnreachableError(ServiceUnavailableError):
+    """The database cannot be reached or refuses this server (down, wrong credentials, TLS)."""
+
+    slug = "database-unreachable"
+
+
 _SLUGS = {
     HTTPStatus.BAD_REQUEST: "malformed-request",
     HTTPStatus.NOT_FOUND: "not-found",
@@ -201,15 +219,21 @@ async def _app_error(request: Request, exception: Exception) -> JSONResponse:
 
 
 async def _database_unavailable(request: Request, error: Exception) -> JSONResponse:
-    reason = (
-        "timed out waiting for a database connection"
-        if isinstance(error, PoolTimeoutError)
-        else "database unavailable"
-    )
-    logger.warning("database_unavailable", reason=reason, error=database_error_name(error))
-    return await _app_error(
-        request, ServiceUnavailableError(f"The service is unavailable: {reason}.")
-    )
+    cause = database_cause(error)
+    problem: ServiceUnavailableError
+    if cause.busy:
+        logger.warning("database_busy", cause=cause.phrase)
+        reason = (
+            "timed out waiting for a database connection"
+            if cause.phrase == "pool exhausted"
+            else cause.phrase
+        )
+        problem = DatabaseBusyError(f"The database is busy ({reason}); retry later.")
+    else:
+        # The cause is for operators (the log, readiness); clients learn only that it is down.
+        logger.warning("database_unreachable", cause=cause.phrase)
+        problem = DatabaseUnreachableError("The service is unavailable: database unreachable.")
+    return await _app_error(request, problem)
 
 
 def internal_error_response(request: Request) -> JSONResponse:
@@ -223,8 +247,8 @@ def internal_error_response(request: Request) -> JSONResponse:
 
 
 def database_error_name(error: Exception) -> str:
-    """Name the driver-level cause of a database error, for logs and 503 reasons."""
-    return type(getattr(error, "orig", None) or error).__name__
+    """Name the cause of a database error, for logs and 503 reasons (`app.db.causes`)."""
+    return database_cause(error).phrase
 
 
 def install_error_handlers(app: FastAPI) -> None:

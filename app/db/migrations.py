@@ -92,6 +92,9 @@ async def advisory_lock(
                 text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
             )
         except OperationalError as error:
+            cause = database_error_name(error)
+            if cause != "lock timeout":
+                raise MigrationError(f"could not take the migration lock: {cause}") from error
             raise MigrationError(
                 f"another migration held the lock for more than {wait_seconds:g} s"
             ) from error
@@ -107,10 +110,13 @@ async def advisory_lock(
 
 
 async def wait_for_database(url: URL, wait_seconds: float) -> None:
-    """Retry connecting until the database answers or `wait_seconds` pass.
+    """Retry connecting until the database accepts the connection or `wait_seconds` pass.
+
+    Every attempt and the final error name the cause (`app.db.causes`): a database that
+    answers "password authentication failed" is not one that did not answer.
 
     Raises:
-        MigrationError: The database did not answer in time.
+        MigrationError: No connection within `wait_seconds`; the message names the last cause.
     """
     deadline = time.monotonic() + wait_seconds
     delay = 0.5
@@ -125,7 +131,7 @@ async def wait_for_database(url: URL, wait_seconds: float) -> None:
                 reason = database_error_name(error)
                 if time.monotonic() + delay > deadline:
                     raise MigrationError(
-                        f"the database did not answer within {wait_seconds:g} s ({reason})"
+                        f"could not connect to the database within {wait_seconds:g} s: {reason}"
                     ) from error
                 logger.info("waiting_for_database", reason=reason, retry_in_s=delay)
                 await asyncio.sleep(delay)
