@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.chart.kube import PROJECT_ROOT, RELEASE, Release, helm_template
-from tests.chart.value_sets import OUTSIDE_SECRETS
+from tests.chart.value_sets import OUTSIDE_SECRETS, VALUE_SETS
 from tests.support import require_tool
 
 LOCAL_HELM = PROJECT_ROOT / ".tools" / "bin" / "helm"
@@ -37,3 +37,9 @@ def render(helm: str, tmp_path_factory: pytest.TempPathFactory) -> Render:
         return Release.parse(text, OUTSIDE_SECRETS)
 
     return _render
+
+
+@pytest.fixture(scope="session")
+def releases(render: Render) -> dict[str, Release]:
+    """Every value set, rendered once."""
+    return {name: render(values) for name, values in VALUE_SETS.items()}

@@ -36,6 +36,7 @@ def helm_template(
     upgrade: bool = False,
     release: str = RELEASE,
     kube_version: str = NEWEST_KUBERNETES,
+    chart: Path = CHART,
 ) -> str:
     """Run `helm template` on the chart with `values` and return the YAML it printed."""
     values_file = tmp_path / f"values-{len(list(tmp_path.glob('values-*')))}.yaml"
@@ -44,7 +45,7 @@ def helm_template(
         helm,
         "template",
         release,
-        str(CHART),
+        str(chart),
         "--namespace",
         NAMESPACE,
         "--kube-version",
@@ -149,6 +150,12 @@ def hook_phases(manifest: Manifest) -> set[str]:
     annotations = manifest["metadata"].get("annotations") or {}
     hooks = annotations.get("helm.sh/hook", "")
     return {phase.strip() for phase in hooks.split(",") if phase.strip()}
+
+
+def sync_wave(manifest: Manifest) -> int:
+    """The Argo CD sync wave of `manifest` (0 when unset, as in Argo CD)."""
+    annotations = manifest["metadata"].get("annotations") or {}
+    return int(annotations.get("argocd.argoproj.io/sync-wave", "0"))
 
 
 def hook_weight(manifest: Manifest) -> int:

@@ -61,12 +61,6 @@ DATABASE_VARIABLES = {"DATABASE_URL", "DATABASE_PASSWORD", *OWNER_VARIABLES}
 
 
 @pytest.fixture(scope="module")
-def releases(render: Render) -> dict[str, Release]:
-    """Every value set, rendered once for the module."""
-    return {name: render(values) for name, values in VALUE_SETS.items()}
-
-
-@pytest.fixture(scope="module")
 def app_paths() -> set[str]:
     """The paths the application serves: its OpenAPI paths and its undocumented routes."""
     settings = Settings(_env_file=None, database_url="postgresql://probe@localhost/probe")  # type: ignore[call-arg]
@@ -629,13 +623,16 @@ def test_network_policy_lets_pods_reach_the_identity_provider(render: Render) ->
 
 def _owner_keys(release: Release) -> set[tuple[str, str]]:
     """The Secret keys (name, key) that hold the owner role's or the superuser's credentials."""
-    for secret in release.all("Secret"):
-        data = release.secret_data(secret["metadata"]["name"]) or {}
-        if "postgres-password" in data:
-            return {
-                (secret["metadata"]["name"], "postgres-password"),
-                (secret["metadata"]["name"], "password"),
-            }
+    referenced = {
+        ref["name"]
+        for _owner, spec in release.pod_specs()
+        for container in [*spec.get("initContainers", []), *spec["containers"]]
+        for variable in container.get("env", [])
+        if (ref := variable.get("valueFrom", {}).get("secretKeyRef"))
+    }
+    for name in sorted(referenced):
+        if "postgres-password" in (release.secret_data(name) or {}):
+            return {(name, "postgres-password"), (name, "password")}
     keys = set()
     job = release.migration["spec"]["template"]["spec"]["containers"][0]
     for variable in job["env"]:

@@ -43,6 +43,12 @@ OUTSIDE_SECRETS: dict[str, dict[str, str]] = {
         "owner-password": OWNER_PASSWORD,
     },
     "groundwork-neon": {"DATABASE_URL": EXTERNAL_URL, "MIGRATION_DATABASE_URL": DIRECT_URL},
+    # The bundled PostgreSQL's passwords, e.g. from External Secrets (README.md, "GitOps").
+    "groundwork-postgresql-credentials": {
+        "postgres-password": "superuser-pw-0c51aa-outside",
+        "password": OWNER_PASSWORD,
+        "runtime-password": "runtime-pw-9e2b77-outside",
+    },
 }
 
 BUNDLED_POSTGRESQL: dict[str, Any] = {
@@ -135,6 +141,13 @@ EVERYTHING_ON: dict[str, Any] = {
     "priorityClassName": "high",
 }
 
+# Argo CD or `helm template | kubectl apply`: no hooks, no lookup, no generated password.
+GITOPS: dict[str, Any] = {"gitOps": {"enabled": True}}
+GITOPS_BUNDLED: dict[str, Any] = merge(
+    merge(BUNDLED_POSTGRESQL, GITOPS),
+    {"postgresql": {"auth": {"existingSecret": "groundwork-postgresql-credentials"}}},
+)
+
 VALUE_SETS: dict[str, dict[str, Any]] = {
     "defaults": IDENTITY,
     "bundled-postgresql": merge(IDENTITY, BUNDLED_POSTGRESQL),
@@ -145,4 +158,9 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     ),
     "kind-dev": merge(_load("k8s/values-dev.yaml"), _load("k8s/values-dev-sync.yaml")),
     "everything-on": merge(merge(IDENTITY, EXTERNAL_CHART_SECRET), EVERYTHING_ON),
+    "gitops-bundled": merge(IDENTITY, GITOPS_BUNDLED),
+    "gitops-external": merge(
+        merge(merge(IDENTITY, EXTERNAL_EXISTING_SECRET), GITOPS),
+        {"networkPolicy": {"enabled": True}},
+    ),
 }

@@ -22,6 +22,30 @@ used alone when it already contains the chart name.
 {{- end }}
 {{- end }}
 
+{{/*
+A name made of the full name and a suffix, at most 63 characters: the full name is cut, never
+the suffix, so two names never collide and a name with a hash stays unique.
+Call with (list $ "-suffix") and an optional third element, a length limit below 63.
+*/}}
+{{- define "groundwork.suffixedName" -}}
+{{- $ := index . 0 }}
+{{- $suffix := index . 1 }}
+{{- $limit := 63 }}
+{{- if gt (len .) 2 }}{{ $limit = index . 2 | int }}{{ end }}
+{{- printf "%s%s" (include "groundwork.fullname" $ | trunc (int (sub $limit (len $suffix))) | trimSuffix "-") $suffix }}
+{{- end }}
+
+{{/*
+Argo CD applies plain resources wave by wave and waits until a wave is healthy: the database
+(-2), then the migration Job (-1), then the app (0, no annotation). Only under gitOps.enabled;
+helm orders with hooks instead. Call with (list $ "-2").
+*/}}
+{{- define "groundwork.syncWave" -}}
+{{- if (index . 0).Values.gitOps.enabled -}}
+argocd.argoproj.io/sync-wave: {{ index . 1 | quote }}
+{{- end }}
+{{- end }}
+
 {{- define "groundwork.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
@@ -78,7 +102,27 @@ app.kubernetes.io/component: database
 {{- end }}
 
 {{- define "groundwork.postgresql.fullname" -}}
-{{- printf "%s-postgresql" (include "groundwork.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- include "groundwork.suffixedName" (list . "-postgresql") }}
+{{- end }}
+
+{{/*
+The migration Job's name.
+- gitOps.enabled: a plain Job named after a hash of its own rendered spec (image, settings,
+  database references, migrations.*; the labels carry the chart and app versions), as GitLab
+  names its migrations Job. A Job's pod template is immutable: any change gives a new Job,
+  which runs once and never collides with an earlier one; the same values give the same name.
+- helm, bundled PostgreSQL, install: the plain first-install Job "-migrate-install".
+- helm otherwise: the hook "-migrate", replaced on every upgrade (before-hook-creation).
+*/}}
+{{- define "groundwork.migrationJobName" -}}
+{{- if .Values.gitOps.enabled }}
+{{- $hash := printf "%s\n%s\n%s" .Chart.Version .Chart.AppVersion (include "groundwork.migrationJobSpec" .) | sha256sum | trunc 10 }}
+{{- include "groundwork.suffixedName" (list . (printf "-migrate-%s" $hash)) }}
+{{- else if and .Values.postgresql.enabled .Release.IsInstall }}
+{{- include "groundwork.suffixedName" (list . "-migrate-install") }}
+{{- else }}
+{{- include "groundwork.suffixedName" (list . "-migrate") }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -310,6 +354,9 @@ Fail early on settings that would break a rollout in ways only a cluster would s
 {{- $auth := .Values.postgresql.auth }}
 {{- if and .Values.postgresql.enabled (or (eq $auth.runtimeUsername $auth.username) (eq $auth.runtimeUsername "postgres")) }}
 {{- fail "postgresql.auth.runtimeUsername must differ from postgresql.auth.username and from postgres: the server pods' role owns nothing" }}
+{{- end }}
+{{- if and .Values.gitOps.enabled .Values.postgresql.enabled (not $auth.existingSecret) }}
+{{- fail "gitOps.enabled with the bundled PostgreSQL: set postgresql.auth.existingSecret (keys postgres-password, password, runtime-password; e.g. from External Secrets or a SealedSecret). Under helm template the chart cannot read back the passwords it generated, so every sync would write new ones while PostgreSQL keeps the first" }}
 {{- end }}
 {{- if and (eq .Values.config.env "prod") .Values.oidc.issuer (not (hasPrefix "https://" .Values.oidc.issuer)) }}
 {{- fail "oidc.issuer must be an https:// URL when config.env is prod" }}
