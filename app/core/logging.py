@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 import structlog
+import structlog.tracebacks
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from app.core.config import LogFormat
@@ -21,6 +22,9 @@ from app.core.config import LogFormat
 # user:password@ in any URL-looking text.
 _URL_PASSWORD = re.compile(r"(?P<prefix>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]+@")
 _MASK = "***"
+# C0 controls, DEL and C1 controls: a terminal would act on them (colours, cursor moves, a
+# cleared screen) if a request path carried them into a console line.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 # Loggers whose own handlers would bypass structlog; they propagate to the root instead.
 ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "gunicorn", "gunicorn.error", "alembic")
@@ -85,10 +89,24 @@ def _drop_color_message(_: WrappedLogger, __: str, event_dict: EventDict) -> Eve
     return event_dict
 
 
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def escape_control_characters(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    r"""Write control characters of string values as JSON does (`\u001b`), for the console."""
+    for key, value in event_dict.items():
+        if isinstance(value, str) and _CONTROL_CHARACTERS.search(value):
+            event_dict[key] = _CONTROL_CHARACTERS.sub(_escape, value)
+    return event_dict
+
+
 def _render_exception(format_: LogFormat) -> list[Processor]:
     # Tracebacks stay server-side: as a structured field in JSON, pretty in the console.
     if format_ is LogFormat.JSON:
-        return [structlog.processors.dict_tracebacks]
+        # Without frame locals: they hold bound SQL parameters, request bodies and tokens.
+        transformer = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        return [structlog.processors.ExceptionRenderer(transformer)]
     return []
 
 
@@ -140,6 +158,7 @@ def configure_logging(level: str, format_: LogFormat, secrets: Iterable[str] = (
                     "processors": [
                         structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                         secret_masker,
+                        *([] if format_ is LogFormat.JSON else [escape_control_characters]),
                         renderer,
                     ],
                 }

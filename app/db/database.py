@@ -51,6 +51,8 @@ def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncE
         pool_recycle=settings.db_pool_recycle,
         pool_pre_ping=settings.db_pool_pre_ping,
         connect_args=connect_args(settings),
+        # Bound values are user data: error messages (and so the 500's log) show the SQL only.
+        hide_parameters=True,
     )
     if not settings.db_pool_pre_ping:
         ping_idle_connections(engine, IDLE_PING_AFTER_SECONDS)
