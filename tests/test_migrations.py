@@ -126,12 +126,13 @@ def test_unreachable_database_fails_within_the_wait_with_one_clear_line(empty_da
 
 @pytest.fixture
 def branched_history(tmp_path) -> Path:
-    """A copy of the migrations with two revisions that both follow 0001."""
+    """A copy of the migrations with two revisions that both follow the head."""
     scripts = tmp_path / "alembic"
     shutil.copytree(PROJECT_ROOT / "alembic", scripts, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("a", "b"):
         (scripts / "versions" / f"branch_{name}.py").write_text(
-            f'revision = "branch_{name}"\ndown_revision = "0002"\nbranch_labels = None\n'
+            f'revision = "branch_{name}"\ndown_revision = "{head_revisions()[0]}"\n'
+            "branch_labels = None\n"
             "depends_on = None\n\n\ndef upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n"
         )
     return scripts
@@ -149,7 +150,7 @@ def test_a_failing_migration_stops_and_leaves_the_schema_as_it_was(tmp_path, emp
     scripts = tmp_path / "alembic"
     shutil.copytree(PROJECT_ROOT / "alembic", scripts, ignore=shutil.ignore_patterns("__pycache__"))
     (scripts / "versions" / "broken.py").write_text(
-        'from alembic import op\n\nrevision = "broken"\ndown_revision = "0002"\n'
+        f'from alembic import op\n\nrevision = "broken"\ndown_revision = "{head_revisions()[0]}"\n'
         "branch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n"
         '    op.execute("ALTER TABLE users ADD COLUMN nickname text")\n'
         '    op.execute("ALTER TABLE no_such_table ADD COLUMN x int")\n\n\n'

@@ -16,9 +16,9 @@ from fastapi import Depends, Header, Response
 
 ETAG_HEADER = "ETag"
 # A strong entity tag as this API issues them: a version number in double quotes.
-_VERSION_TAG = re.compile(r'"([1-9][0-9]{0,9})"')
-# The version column is a PostgreSQL integer.
-MAX_VERSION = 2**31 - 1
+_VERSION_TAG = re.compile(r'"([1-9][0-9]{0,18})"')
+# The version column is a PostgreSQL bigint.
+MAX_VERSION = 2**63 - 1
 
 ETAG_DOCUMENTATION = {
     ETAG_HEADER: {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import BigInteger, DateTime, MetaData, func
 from sqlmodel import Field, SQLModel
 
 from app.core.ids import uuid7
@@ -32,7 +32,8 @@ class EntityBase(SQLModel):
     """Primary key, optimistic-concurrency version and timestamps shared by every table."""
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
-    version: int = Field(default=1, nullable=False)
+    # 64-bit: a 32-bit version overflowed after 2**31 - 1 changes (migration 0003).
+    version: int = Field(default=1, sa_type=BigInteger, nullable=False)
     created_at: datetime = Field(
         default_factory=utc_now,
         sa_type=DateTime(timezone=True),
