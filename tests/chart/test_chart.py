@@ -542,6 +542,27 @@ def test_schema_rejects_misspelled_and_wrong_values(
             {"postgresql": {"auth": {"runtimeUsername": "groundwork"}}},
             "runtimeUsername must differ from postgresql.auth.username",
         ),
+        (
+            {"autoscaling": {"enabled": True, "minReplicas": 4, "maxReplicas": 3}},
+            "autoscaling.minReplicas (4) must not exceed autoscaling.maxReplicas (3)",
+        ),
+        ({"rollingUpdate": {"maxSurge": "0%"}}, "rollingUpdate.maxSurge (0%) must be above 0"),
+        (
+            {"probes": {"liveness": {"successThreshold": 2}}},
+            "probes.liveness.successThreshold (2) must be 1",
+        ),
+        (
+            {"probes": {"startup": {"successThreshold": 3}}},
+            "probes.startup.successThreshold (3) must be 1",
+        ),
+        (
+            {"externalDatabase": {"url": "postgres://app@db.example.com/app"}},
+            "externalDatabase.url must start with postgresql://",
+        ),
+        (
+            {"externalDatabase": {"migrationUrl": "postgres://owner@db.example.com/app"}},
+            "externalDatabase.migrationUrl must start with postgresql://",
+        ),
     ],
 )
 def test_chart_refuses_settings_that_break_a_rollout(

@@ -112,6 +112,8 @@ EVERYTHING_ON: dict[str, Any] = {
     },
     "cors": {"allowedOrigins": ["https://app.example.com", "http://localhost:5173"]},
     "autoscaling": {"enabled": True, "targetMemoryUtilizationPercentage": 80},
+    # (10 pods + 3 surge) x 2 workers x (10 + 0 + 1) + 2 = 288 connections.
+    "externalDatabase": {"maxConnections": 300},
     "networkPolicy": {
         "enabled": True,
         "ingressFrom": [

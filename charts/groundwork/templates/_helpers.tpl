@@ -355,10 +355,81 @@ Fail early on settings that would break a rollout in ways only a cluster would s
 {{- if and .Values.postgresql.enabled (or (eq $auth.runtimeUsername $auth.username) (eq $auth.runtimeUsername "postgres")) }}
 {{- fail "postgresql.auth.runtimeUsername must differ from postgresql.auth.username and from postgres: the server pods' role owns nothing" }}
 {{- end }}
+{{- include "groundwork.validateKubernetes" . }}
+{{- include "groundwork.validateConnectionBudget" . }}
+{{- range $name, $url := dict "url" $db.url "migrationUrl" $db.migrationUrl }}
+{{- if and $url (not (hasPrefix "postgresql://" $url)) }}
+{{- fail (printf "externalDatabase.%s must start with postgresql:// (the app accepts no other scheme, not postgres:// either)" $name) }}
+{{- end }}
+{{- end }}
 {{- if and .Values.gitOps.enabled .Values.postgresql.enabled (not $auth.existingSecret) }}
 {{- fail "gitOps.enabled with the bundled PostgreSQL: set postgresql.auth.existingSecret (keys postgres-password, password, runtime-password; e.g. from External Secrets or a SealedSecret). Under helm template the chart cannot read back the passwords it generated, so every sync would write new ones while PostgreSQL keeps the first" }}
 {{- end }}
 {{- if and (eq .Values.config.env "prod") .Values.oidc.issuer (not (hasPrefix "https://" .Values.oidc.issuer)) }}
 {{- fail "oidc.issuer must be an https:// URL when config.env is prod" }}
+{{- end }}
+{{- end }}
+
+
+{{/*
+Values the API server would refuse: fail at render, not half-way through a sync.
+*/}}
+{{- define "groundwork.validateKubernetes" -}}
+{{- $scaling := .Values.autoscaling }}
+{{- if and $scaling.enabled (gt (int $scaling.minReplicas) (int $scaling.maxReplicas)) }}
+{{- fail (printf "autoscaling.minReplicas (%d) must not exceed autoscaling.maxReplicas (%d)" (int $scaling.minReplicas) (int $scaling.maxReplicas)) }}
+{{- end }}
+{{- if eq (include "groundwork.maxSurgePods" (list . 1)) "0" }}
+{{- fail (printf "rollingUpdate.maxSurge (%v) must be above 0: maxUnavailable is always 0, and a rolling update needs one of them" .Values.rollingUpdate.maxSurge) }}
+{{- end }}
+{{- range $kind := list "startup" "liveness" }}
+{{- $threshold := get (get $.Values.probes $kind) "successThreshold" | default 1 | int }}
+{{- if ne $threshold 1 }}
+{{- fail (printf "probes.%s.successThreshold (%d) must be 1: Kubernetes accepts no other value for startup and liveness probes" $kind $threshold) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Pods a rolling update adds over `pods` (list $ pods): maxSurge as a number, or its percentage
+of the pods rounded up, as the Deployment controller counts it.
+*/}}
+{{- define "groundwork.maxSurgePods" -}}
+{{- $ := index . 0 }}
+{{- $pods := index . 1 | int }}
+{{- $surge := toString $.Values.rollingUpdate.maxSurge }}
+{{- if hasSuffix "%" $surge }}
+{{- div (add (mul $pods (trimSuffix "%" $surge | int)) 99) 100 }}
+{{- else }}
+{{- $surge | int }}
+{{- end }}
+{{- end }}
+
+{{/*
+The connection budget: the most pods a rollout can run at once ((autoscaling.maxReplicas or
+replicaCount) + maxSurge), each with webConcurrency workers holding poolSize + maxOverflow
+connections plus the readiness probe's own, and the migration Job's two (the advisory lock's
+and Alembic's), must fit the database's limit minus its reserved connections.
+*/}}
+{{- define "groundwork.validateConnectionBudget" -}}
+{{- $pods := ternary .Values.autoscaling.maxReplicas .Values.replicaCount .Values.autoscaling.enabled | int }}
+{{- $surge := include "groundwork.maxSurgePods" (list . $pods) | int }}
+{{- $workers := int .Values.config.webConcurrency }}
+{{- $pool := .Values.config.database }}
+{{- $perWorker := add (int $pool.poolSize) (int $pool.maxOverflow) 1 }}
+{{- $migration := 2 }}
+{{- $needed := add (mul (add $pods $surge) $workers $perWorker) $migration }}
+{{- if .Values.postgresql.enabled }}
+{{- $max := int .Values.postgresql.maxConnections }}
+{{- $reserved := int .Values.postgresql.superuserReservedConnections }}
+{{- if gt $needed (sub $max $reserved) }}
+{{- fail (printf "connection budget exceeded: (%d pods + %d surge) x %d workers x (poolSize %d + maxOverflow %d + 1 readiness) + %d migration = %d connections, but postgresql.maxConnections %d - superuserReservedConnections %d leaves %d. Raise postgresql.maxConnections or lower replicas, workers or the pool" $pods $surge $workers (int $pool.poolSize) (int $pool.maxOverflow) $migration $needed $max $reserved (sub $max $reserved)) }}
+{{- end }}
+{{- else }}
+{{- $max := int .Values.externalDatabase.maxConnections }}
+{{- $reserved := int .Values.externalDatabase.reservedConnections }}
+{{- if gt $needed (sub $max $reserved) }}
+{{- fail (printf "connection budget exceeded: (%d pods + %d surge) x %d workers x (poolSize %d + maxOverflow %d + 1 readiness) + %d migration = %d connections, but externalDatabase.maxConnections %d - reservedConnections %d leaves %d. State the database's real limit in externalDatabase.maxConnections or lower replicas, workers or the pool" $pods $surge $workers (int $pool.poolSize) (int $pool.maxOverflow) $migration $needed $max $reserved (sub $max $reserved)) }}
+{{- end }}
 {{- end }}
 {{- end }}
