@@ -73,6 +73,12 @@ class ServerSettings(BaseSettings):
     max_requests_jitter: Annotated[int, Field(ge=0)] = 1_000
     forwarded_allow_ips: str = "127.0.0.1"
     prometheus_multiproc_dir: Path | None = None
+    # Request heads, bounded as they arrive (app.server.http): gunicorn's defaults for the
+    # line and each header; the whole head, the most one connection makes a worker buffer.
+    limit_request_line: PositiveInt = 4094
+    limit_request_fields: PositiveInt = 100
+    limit_request_field_size: PositiveInt = 8190
+    limit_request_head: PositiveInt = 32_768
     # Heartbeat files in memory: not on a read-only or slow disk. None: gunicorn's default.
     worker_tmp_dir: Path | None = SHARED_MEMORY if SHARED_MEMORY.is_dir() else None
 
