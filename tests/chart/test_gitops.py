@@ -107,7 +107,7 @@ def test_a_new_job_for_every_change_of_its_spec_and_only_then(
     job = releases[name].migration["metadata"]["name"]
     assert re.fullmatch(r"gw-groundwork-migrate-[0-9a-f]{10}", job)
     assert _job_name(render, values) == job
-    assert _job_name(render, values, replicaCount=3, podLabels={"team": "api"}) == job
+    assert _job_name(render, values, replicaCount=3, ingress={"enabled": True}) == job
     changed = {
         _job_name(render, values, image={"tag": "0.2.0"}),
         _job_name(render, values, image={"digest": "sha256:" + "b" * 64}),

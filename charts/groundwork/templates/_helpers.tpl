@@ -101,8 +101,42 @@ app.kubernetes.io/component: database
 {{- end }}
 {{- end }}
 
+{{/*
+At most 52 characters: the StatefulSet's pods carry controller-revision-hash = <name>-<10
+characters>, a label value limited to 63.
+*/}}
 {{- define "groundwork.postgresql.fullname" -}}
-{{- include "groundwork.suffixedName" (list . "-postgresql") }}
+{{- include "groundwork.suffixedName" (list . "-postgresql" 52) }}
+{{- end }}
+
+{{- define "groundwork.postgresql.image" -}}
+{{- $image := .Values.postgresql.image }}
+{{- printf "%s:%s" $image.repository $image.tag }}{{ with $image.digest }}@{{ . }}{{ end }}
+{{- end }}
+
+{{/*
+Scheduling and pulling shared by every pod of the app image (server, migration Job, test pod).
+*/}}
+{{- define "groundwork.podScheduling" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -130,7 +164,7 @@ The Secret with the external database's credentials: the user's existingSecret, 
 this chart renders from externalDatabase.*.
 */}}
 {{- define "groundwork.databaseSecretName" -}}
-{{- .Values.externalDatabase.existingSecret | default (printf "%s-database" (include "groundwork.fullname" .)) }}
+{{- .Values.externalDatabase.existingSecret | default (include "groundwork.suffixedName" (list . "-database")) }}
 {{- end }}
 
 {{/*
