@@ -616,7 +616,10 @@ def test_identity_settings_reach_the_pods_and_the_job(releases: dict[str, Releas
     assert everything["CORS_ALLOWED_ORIGINS"] == "https://app.example.com,http://localhost:5173"
     kind = _settings(releases["kind-dev"])
     assert kind["OIDC_ISSUER"] == "http://host.docker.internal:8900"
-    assert (kind["OIDC_AUDIENCE"], kind["OIDC_DOCS_CLIENT_ID"]) == ("groundwork", "groundwork-docs")
+    assert (kind["OIDC_AUDIENCE"], kind["OIDC_DOCS_CLIENT_ID"]) == (
+        "http://groundwork.local",
+        "groundwork-docs",
+    )
     for release in releases.values():
         settings = _settings(release)
         job = release.resolve_env(release.migration["spec"]["template"]["spec"]["containers"][0])

@@ -217,6 +217,10 @@ MAX_REQUESTS: {{ $config.maxRequests | int64 | quote }}
 MAX_REQUESTS_JITTER: {{ $config.maxRequestsJitter | int64 | quote }}
 FORWARDED_ALLOW_IPS: {{ $config.forwardedAllowIps | quote }}
 MAX_REQUEST_BODY_BYTES: {{ $config.maxRequestBodyBytes | int64 | quote }}
+LIMIT_REQUEST_LINE: {{ $config.limitRequest.line | int64 | quote }}
+LIMIT_REQUEST_FIELDS: {{ $config.limitRequest.fields | int64 | quote }}
+LIMIT_REQUEST_FIELD_SIZE: {{ $config.limitRequest.fieldSize | int64 | quote }}
+LIMIT_REQUEST_HEAD: {{ $config.limitRequest.head | int64 | quote }}
 DB_POOL_SIZE: {{ $config.database.poolSize | int64 | quote }}
 DB_MAX_OVERFLOW: {{ $config.database.maxOverflow | int64 | quote }}
 DB_POOL_TIMEOUT: {{ $config.database.poolTimeout | quote }}
