@@ -7,12 +7,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__
 from app.core.config import Settings, get_settings
+from app.core.cors import install_cors
 from app.core.docs import install_docs, state_servers_and_public_operations
 from app.core.errors import database_error_name, install_error_handlers, use_problem_media_type
 from app.core.logging import configure_logging, get_logger
@@ -41,9 +41,6 @@ TAGS = [
     {"name": "users", "description": "Managing every user: the admin role only."},
     {"name": "health", "description": "Kubernetes liveness and readiness probes."},
 ]
-# Headers a browser front end on another origin may send and read (CORS).
-CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "If-Match", "X-Request-ID"]
-CORS_RESPONSE_HEADERS = ["ETag", "Location", "Retry-After", "WWW-Authenticate", "X-Request-ID"]
 
 
 async def _check_database(database: Database) -> None:
@@ -123,16 +120,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     install_metrics(app, settings)
-    if settings.cors_allowed_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=list(settings.cors_allowed_origins),
-            allow_credentials=settings.cors_allow_credentials,
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=CORS_REQUEST_HEADERS,
-            expose_headers=CORS_RESPONSE_HEADERS,
-            max_age=600,
-        )
+    install_cors(app, settings)
     app.add_middleware(LivenessMiddleware)
     app.include_router(health_router)
     app.include_router(me_router)
