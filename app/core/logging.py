@@ -125,7 +125,6 @@ def configure_logging(level: str, format_: LogFormat, secrets: Iterable[str] = (
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
-        *_render_exception(format_),
         structlog.processors.UnicodeDecoder(),
         _drop_color_message,
     ]
@@ -156,6 +155,9 @@ def configure_logging(level: str, format_: LogFormat, secrets: Iterable[str] = (
                     "()": structlog.stdlib.ProcessorFormatter,
                     "foreign_pre_chain": shared,
                     "processors": [
+                        # At render time, not in the loggers' chain: loggers are cached on
+                        # first use and would keep the exception handling of an earlier format.
+                        *_render_exception(format_),
                         structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                         secret_masker,
                         *([] if format_ is LogFormat.JSON else [escape_control_characters]),
