@@ -52,6 +52,8 @@ def parse_jwks(document: Any) -> dict[str | None, PublicKey]:
             continue
         kid = entry.get("kid")
         keys[kid if isinstance(kid, str) else None] = key
+    if not keys:
+        raise KeyFetchError("the JWKS has no usable signature key")
     return keys
 
 
@@ -67,11 +69,6 @@ class ProviderKeys:
         self._attempted_at = -math.inf
         self._last_attempt_failed = False
         self._refresh: asyncio.Task[None] | None = None
-
-    @property
-    def provider_reachable(self) -> bool:
-        """Whether the last attempt to fetch the keys succeeded."""
-        return not self._last_attempt_failed
 
     def seconds_until_next_attempt(self) -> float:
         """How long an unknown key id must wait for the next refresh (0 when one may start)."""
@@ -92,7 +89,9 @@ class ProviderKeys:
         """
         key = self._lookup(kid)
         if key is not None:
-            if time.monotonic() - self._fetched_at > self._settings.oidc_jwks_max_age_seconds:
+            stale = time.monotonic() - self._fetched_at > self._settings.oidc_jwks_max_age_seconds
+            # During an outage the cooldown spaces the background attempts too.
+            if stale and self.seconds_until_next_attempt() == 0:
                 self._start_refresh()
             return key
         refreshing = self._refresh is not None and not self._refresh.done()
