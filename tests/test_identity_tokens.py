@@ -146,6 +146,9 @@ FORGERIES = {
     "not an access token": lambda p, real: sign_token(
         p.signing_key(), claims_for(p), headers={"typ": "JWT"}
     ),
+    "alg not a string": lambda p, real: unsigned(
+        {"alg": ["RS256"], "typ": "at+jwt", "kid": p.signing_key()["kid"]}, claims_for(p)
+    ),
     "alg none": lambda p, real: unsigned(
         {"alg": "none", "typ": "at+jwt", "kid": p.signing_key()["kid"]}, claims_for(p)
     ),
@@ -166,6 +169,8 @@ REASONS = {
     "no sub": "it lacks the claims sub",
     "no exp": "it lacks the claims exp",
     "not an access token": "it is not an access token (typ at+jwt)",
+    # RFC 6750 allows no double quote in error_description: the challenge drops them.
+    "alg not a string": "the algorithm ['RS256'] is not accepted",
     "alg none": "the algorithm 'none' is not accepted",
     "HS256 with the public key": "the algorithm 'HS256' is not accepted",
     "a key never published": "it was signed with a key the provider does not publish",

@@ -122,7 +122,7 @@ class TokenVerifier:
             raise InvalidTokenError("it is not a signed JWT") from None
         header = signed.headers()
         algorithm = header.get("alg")
-        if algorithm not in self._algorithms:
+        if not isinstance(algorithm, str) or algorithm not in self._algorithms:
             raise InvalidTokenError(f"the algorithm {str(algorithm)[:20]!r} is not accepted")
         if self._settings.oidc_require_at_jwt and (
             str(header.get("typ", "")).lower() not in ACCESS_TOKEN_TYPES
