@@ -261,3 +261,27 @@ async def test_the_docs_authorize_button_uses_pkce_with_the_docs_client(
         "usePkceWithAuthorizationCodeGrant": True,
         "scopes": "openid profile email tasks:read tasks:write",
     }
+
+
+MALFORMED_HEADERS = [
+    [],
+    "alg",
+    None,
+    {"alg": {"name": "RS256"}},
+    {"alg": "RS256", "kid": 5},
+    {"alg": "RS256", "kid": ["a"]},
+    {"alg": "RS256", "crit": ["exp"]},
+    {"alg": "RS256", "b64": False},
+]
+
+
+@pytest.mark.parametrize(
+    "header", MALFORMED_HEADERS, ids=[json.dumps(h) for h in MALFORMED_HEADERS]
+)
+async def test_a_malformed_header_is_an_invalid_token_never_a_server_error(client, header):
+    token = f"{_b64(json.dumps(header).encode())}.{_b64(b'{}')}.{_b64(b'signature')}"
+
+    response = await client.get(TASKS, headers={"Authorization": f"Bearer {token}"})
+
+    assert_problem(response, 401)
+    assert challenge(response).startswith('Bearer error="invalid_token"')

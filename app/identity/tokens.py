@@ -121,6 +121,8 @@ class TokenVerifier:
         except (JoseError, ValueError):
             raise InvalidTokenError("it is not a signed JWT") from None
         header = signed.headers()
+        if not isinstance(header, dict):
+            raise InvalidTokenError("its header is not a JSON object")
         algorithm = header.get("alg")
         if not isinstance(algorithm, str) or algorithm not in self._algorithms:
             raise InvalidTokenError(f"the algorithm {str(algorithm)[:20]!r} is not accepted")
