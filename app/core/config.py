@@ -79,6 +79,10 @@ class ServerSettings(BaseSettings):
     limit_request_fields: PositiveInt = 100
     limit_request_field_size: PositiveInt = 8190
     limit_request_head: PositiveInt = 32_768
+    # Seconds a connection has to complete a request head before it is closed (slowloris).
+    header_read_timeout: PositiveFloat = 10.0
+    # Requests one worker runs at once; more are answered 503 at once (/health exempt).
+    worker_max_concurrency: PositiveInt = 100
     # Heartbeat files in memory: not on a read-only or slow disk. None: gunicorn's default.
     worker_tmp_dir: Path | None = SHARED_MEMORY if SHARED_MEMORY.is_dir() else None
 

@@ -1,7 +1,8 @@
 """gunicorn configuration, the one process model for `make run`, the image and the chart.
 
 gunicorn supervises uvicorn workers: it restarts crashed ones, recycles them after
-`MAX_REQUESTS` (with jitter, so they do not all restart at once) and drains them on SIGTERM.
+`MAX_REQUESTS` (one at a time, each only while the others are ready: app.server.recycling)
+and drains them on SIGTERM.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from app.core.config import SettingsError, get_server_settings, get_settings
 from app.identity.settings import get_identity_settings
 from app.server.logging import StructlogGunicornLogger
+from app.server.recycling import STATE_DIR_VARIABLE, WorkerRegistry
 
 # Read here so that a bad setting stops the master with one line, before any worker forks
 # (gunicorn would print a traceback for any other failure of its configuration file).
@@ -33,6 +35,11 @@ _metrics_dir = _server.prometheus_multiproc_dir or Path(
     tempfile.gettempdir(), f"groundwork-metrics-{os.getpid()}"
 )
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+# Which workers are ready, for recycling without a gap; next to the heartbeat files.
+_state_dir = Path(
+    _server.worker_tmp_dir or tempfile.gettempdir(), f"groundwork-workers-{os.getpid()}"
+)
+os.environ[STATE_DIR_VARIABLE] = str(_state_dir)
 
 wsgi_app = "app.main:create_app()"
 bind = [f"{_server.host}:{_server.port}"]
@@ -58,16 +65,23 @@ accesslog = None
 
 
 def on_starting(_: Any) -> None:
-    """Start from an empty metrics directory: files of an earlier run would count again."""
+    """Start from empty metrics and worker folders: files of an earlier run would count again."""
     shutil.rmtree(_metrics_dir, ignore_errors=True)
     _metrics_dir.mkdir(parents=True, exist_ok=True)
+    WorkerRegistry.reset(_state_dir)
+
+
+def on_exit(_: Any) -> None:
+    """Remove the worker folder with the master."""
+    shutil.rmtree(_state_dir, ignore_errors=True)
 
 
 def child_exit(_: Any, worker: Any) -> None:
-    """Drop the live gauges of a worker that exited, however it died."""
+    """Drop the live gauges and the readiness of a worker that exited, however it died."""
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+    WorkerRegistry(_state_dir, workers).forget(worker.pid)
 
 
 def worker_int(worker: Any) -> None:
