@@ -144,6 +144,39 @@ class Release:
             environment[variable["name"]] = data[key_ref["key"]]
         return environment
 
+    def mounted_files(self, pod: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
+        """The files the kubelet would mount into `container` from Secret volumes, by path.
+
+        A volume's `items` pick keys and name their files; without items every key is a file.
+        """
+        volumes = {volume["name"]: volume for volume in pod.get("volumes", [])}
+        files: dict[str, str] = {}
+        for mount in container.get("volumeMounts", []):
+            source = volumes.get(mount["name"], {}).get("secret")  # claims are not volumes
+            if source is None:
+                continue
+            data = self.secret_data(source["secretName"])
+            assert data is not None, f"Secret {source['secretName']} is not rendered"
+            items = source.get("items") or [{"key": key, "path": key} for key in data]
+            for item in items:
+                assert item["key"] in data, f"{source['secretName']}: no key {item['key']}"
+                files[f"{mount['mountPath'].rstrip('/')}/{item['path']}"] = data[item["key"]]
+        return files
+
+    def app_settings(self, owner: Manifest, container: dict[str, Any]) -> dict[str, str]:
+        """The settings the app in `container` reads: its environment, then SECRETS_DIR's files.
+
+        As in app/core/config.py, a variable wins over a file of the same name.
+        """
+        environment = self.resolve_env(container)
+        folder = environment.get("SECRETS_DIR")
+        if folder is None:
+            return environment
+        files = self.mounted_files(owner["spec"]["template"]["spec"], container)
+        prefix = folder.rstrip("/") + "/"
+        from_files = {p.removeprefix(prefix): v for p, v in files.items() if p.startswith(prefix)}
+        return {**from_files, **environment}
+
 
 def hook_phases(manifest: Manifest) -> set[str]:
     """The helm hook phases of `manifest` (empty for a plain release resource)."""

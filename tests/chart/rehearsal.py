@@ -3,9 +3,10 @@
 What the chart renders (command, environment from its Secrets and ConfigMaps, mounts, ports,
 probes) is used as is, with the few substitutions a machine without a cluster needs:
 `python` is this interpreter, HOST is loopback, container ports get free local ports, mounted
-paths become temporary folders, Service names resolve to the test database (cluster DNS), and
-a container of another image than the app's finds that image's tools on PATH (PostgreSQL's
-client tools for the postgres image). A Job's initContainers run to completion first.
+paths become temporary folders (with a Secret volume's files in them), Service names resolve
+to the test database (cluster DNS), and a container of another image than the app's finds
+that image's tools on PATH (PostgreSQL's client tools for the postgres image). A Job's
+initContainers run to completion first.
 """
 
 from __future__ import annotations
@@ -171,8 +172,7 @@ class LocalNode:
         container = container or pod["containers"][0]
         name = f"{owner['kind'].lower()}-{container['name']}-{len(self.running)}"
         sandbox = self.root / name
-        environment = release.resolve_env(container)
-        environment = self._mount(environment, container, sandbox)
+        environment = self.mounted_environment(release, owner, container, sandbox)
         ports = {p["containerPort"]: free_port() for p in container.get("ports", [])}
         if ports:
             assert int(environment["PORT"]) in ports, "PORT is not a container port"
@@ -222,16 +222,27 @@ class LocalNode:
                 resolved["PGHOST"], resolved["PGPORT"] = local.rsplit(":", 1)
         return resolved
 
-    def _mount(
-        self, environment: dict[str, str], container: dict[str, Any], sandbox: Path
+    def mounted_environment(
+        self, release: Release, owner: dict[str, Any], container: dict[str, Any], sandbox: Path
     ) -> dict[str, str]:
-        """Give every volume mount a local folder and point paths under it there."""
+        """`container`'s environment, its volume mounts made local folders under `sandbox`.
+
+        Every mount gets a folder, a Secret volume's files are written in it (read-only, as
+        the kubelet mounts them), and variables naming a path under a mount point there.
+        """
         (sandbox / "home").mkdir(parents=True)
         mounts = sorted(
             (m["mountPath"] for m in container.get("volumeMounts", [])), key=len, reverse=True
         )
         for mount in mounts:
             (sandbox / mount.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        for path, content in release.mounted_files(
+            owner["spec"]["template"]["spec"], container
+        ).items():
+            file = sandbox / path.lstrip("/")
+            file.write_text(content)
+            file.chmod(0o440)
+        environment = release.resolve_env(container)
         rewritten = {}
         for name, value in environment.items():
             for mount in mounts:

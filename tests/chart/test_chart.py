@@ -30,6 +30,7 @@ from tests.chart.kube import (
     CHART,
     NEWEST_KUBERNETES,
     OLDEST_KUBERNETES,
+    Manifest,
     Release,
     RenderError,
     app_containers,
@@ -304,19 +305,26 @@ def test_hook_order_per_database_mode(releases: dict[str, Release], render: Rend
         assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
 
 
+def _secret_files(owner: Manifest, container: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The settings `container` reads as files of SECRETS_DIR: name -> (Secret, key)."""
+    folder = {v["name"]: v.get("value") for v in container["env"]}["SECRETS_DIR"]
+    pod = owner["spec"]["template"]["spec"]
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == folder)
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    secret = volume["secret"]
+    return {item["path"]: (secret["secretName"], item["key"]) for item in secret["items"]}
+
+
 def test_external_mode_gives_migrations_the_direct_endpoint(releases: dict[str, Release]) -> None:
     release = releases["external-existing-secret"]
-    job_env = {
-        v["name"]: v for v in release.migration["spec"]["template"]["spec"]["containers"][0]["env"]
-    }
+    job = _secret_files(
+        release.migration, release.migration["spec"]["template"]["spec"]["containers"][0]
+    )
     server = release.server["spec"]["template"]["spec"]["containers"][0]
-    server_env = {v["name"]: v for v in server["env"]}
-    assert job_env["MIGRATION_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
-        "name": "groundwork-db",
-        "key": "direct-url",
-    }
-    assert server_env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == "pooled-url"
-    assert "MIGRATION_DATABASE_URL" not in server_env
+    server_files = _secret_files(release.server, server)
+    assert job["MIGRATION_DATABASE_URL"] == ("groundwork-db", "direct-url")
+    assert server_files["DATABASE_URL"] == ("groundwork-db", "pooled-url")
+    assert "MIGRATION_DATABASE_URL" not in server_files
     assert release.resolve_env({"envFrom": server["envFrom"]})["DB_PGBOUNCER"] == "true"
     assert release.find("Secret", "groundwork-db") is None
 
@@ -648,21 +656,28 @@ def test_network_policy_lets_pods_reach_the_identity_provider(render: Render) ->
 def _owner_keys(release: Release) -> set[tuple[str, str]]:
     """The Secret keys (name, key) that hold the owner role's or the superuser's credentials."""
     referenced = {
-        ref["name"]
+        volume["secret"]["secretName"]
         for _owner, spec in release.pod_specs()
-        for container in [*spec.get("initContainers", []), *spec["containers"]]
-        for variable in container.get("env", [])
-        if (ref := variable.get("valueFrom", {}).get("secretKeyRef"))
+        for volume in spec.get("volumes", [])
+        if "secret" in volume
     }
     for name in sorted(referenced):
         if "postgres-password" in (release.secret_data(name) or {}):
             return {(name, "postgres-password"), (name, "password")}
+    job = _secret_files(
+        release.migration, release.migration["spec"]["template"]["spec"]["containers"][0]
+    )
+    return {reference for name, reference in job.items() if name in OWNER_VARIABLES}
+
+
+def _mounted_keys(owner: Manifest, container: dict[str, Any]) -> set[tuple[str, str]]:
+    """The Secret keys (name, key) mounted into `container` as files."""
+    pod = owner["spec"]["template"]["spec"] if "template" in owner["spec"] else owner["spec"]
+    volumes = {volume["name"]: volume for volume in pod.get("volumes", [])}
     keys = set()
-    job = release.migration["spec"]["template"]["spec"]["containers"][0]
-    for variable in job["env"]:
-        if variable["name"] in OWNER_VARIABLES:
-            ref = variable["valueFrom"]["secretKeyRef"]
-            keys.add((ref["name"], ref["key"]))
+    for mount in container.get("volumeMounts", []):
+        if secret := volumes[mount["name"]].get("secret"):
+            keys |= {(secret["secretName"], item["key"]) for item in secret["items"]}
     return keys
 
 
@@ -673,35 +688,56 @@ def test_only_the_migration_job_gets_the_owner_role(
     release = releases[name]
     owner_keys = _owner_keys(release)
     assert owner_keys
-    job_env = release.resolve_env(release.migration["spec"]["template"]["spec"]["containers"][0])
-    assert "MIGRATION_DATABASE_URL" in job_env
-    assert "DATABASE_URL" in job_env
+    job = release.migration["spec"]["template"]["spec"]["containers"][0]
+    job_settings = release.app_settings(release.migration, job)
+    assert "MIGRATION_DATABASE_URL" in job_settings
+    assert "DATABASE_URL" in job_settings
     for owner, container in app_containers(release):
         if owner["kind"] == "Job":
             continue
-        names = {variable["name"] for variable in container.get("env", [])}
-        assert not names & OWNER_VARIABLES, owner["kind"]
-        references = {
-            (ref["name"], ref["key"])
-            for variable in container.get("env", [])
-            if (ref := variable.get("valueFrom", {}).get("secretKeyRef"))
-        }
-        assert not references & owner_keys, owner["kind"]
+        settings = release.app_settings(owner, container) if "template" in owner["spec"] else {}
+        assert not set(settings) & OWNER_VARIABLES, owner["kind"]
+        assert not _mounted_keys(owner, container) & owner_keys, owner["kind"]
         assert not container.get("envFrom", []) or all(
             "secretRef" not in s for s in container["envFrom"]
         )
-        environment = release.resolve_env(container)
-        owner_password = job_env.get("MIGRATION_DATABASE_PASSWORD")
+        owner_password = job_settings.get("MIGRATION_DATABASE_PASSWORD")
         if owner_password:
-            assert owner_password not in environment.values()
+            assert owner_password not in settings.values()
+
+
+@pytest.mark.parametrize("name", list(VALUE_SETS))
+def test_credentials_reach_containers_as_files(name: str, releases: dict[str, Release]) -> None:
+    """No variable carries a Secret (checkov CKV_K8S_35): each is a read-only mounted file."""
+    release = releases[name]
+    for owner, spec in release.pod_specs():
+        volumes = {volume["name"]: volume for volume in spec.get("volumes", [])}
+        for container in [*spec.get("initContainers", []), *spec["containers"]]:
+            for variable in container.get("env", []):
+                assert "secretKeyRef" not in variable.get("valueFrom", {}), variable["name"]
+            assert all("secretRef" not in source for source in container.get("envFrom", []))
+            for mount in container.get("volumeMounts", []):
+                if "secret" in volumes.get(mount["name"], {}):
+                    assert mount["readOnly"] is True, (owner["kind"], mount)
+                    assert volumes[mount["name"]]["secret"]["defaultMode"] == 0o440
+    for owner in (release.server, release.migration):
+        container = owner["spec"]["template"]["spec"]["containers"][0]
+        settings = release.app_settings(owner, container)
+        assert settings["DATABASE_URL"].startswith("postgresql://")
+        if not release.all("StatefulSet"):  # an external URL may hold a password
+            assert "DATABASE_URL" not in release.resolve_env(container)
 
 
 def test_bundled_roles_runtime_for_pods_owner_for_the_job(releases: dict[str, Release]) -> None:
     release = releases["bundled-postgresql"]
     secret = release.secret_data("gw-groundwork-postgresql")
     assert secret is not None
-    server = release.resolve_env(release.server["spec"]["template"]["spec"]["containers"][0])
-    job = release.resolve_env(release.migration["spec"]["template"]["spec"]["containers"][0])
+    server = release.app_settings(
+        release.server, release.server["spec"]["template"]["spec"]["containers"][0]
+    )
+    job = release.app_settings(
+        release.migration, release.migration["spec"]["template"]["spec"]["containers"][0]
+    )
     host = "gw-groundwork-postgresql:5432/service"
     assert server["DATABASE_URL"] == f"postgresql://service_app@{host}"
     assert server["DATABASE_PASSWORD"] == secret["runtime-password"]
@@ -714,9 +750,7 @@ def test_bundled_roles_runtime_for_pods_owner_for_the_job(releases: dict[str, Re
 def test_external_roles_come_from_their_secret_keys(releases: dict[str, Release]) -> None:
     release = releases["external-existing-secret"]
     job = release.migration["spec"]["template"]["spec"]["containers"][0]
-    keys = {
-        v["name"]: v["valueFrom"]["secretKeyRef"]["key"] for v in job["env"] if "valueFrom" in v
-    }
+    keys = {name: key for name, (_secret, key) in _secret_files(release.migration, job).items()}
     assert keys == {
         "DATABASE_URL": "pooled-url",
         "DATABASE_PASSWORD": "password",
@@ -770,18 +804,21 @@ def test_the_job_ensures_the_runtime_role_first(render: Render, upgrade: bool) -
     assert context["readOnlyRootFilesystem"] is True
     assert context["capabilities"] == {"drop": ["ALL"]}
     environment = release.resolve_env(container)
+    files = release.mounted_files(release.migration["spec"]["template"]["spec"], container)
     secret = release.secret_data("gw-groundwork-postgresql")
     assert secret is not None
-    assert environment["PGPASSWORD"] == secret["postgres-password"]
-    assert environment["APP_RUNTIME_PASSWORD"] == secret["runtime-password"]
+    assert files[environment["ADMIN_PASSWORD_FILE"]] == secret["postgres-password"]
+    assert files[environment["APP_RUNTIME_PASSWORD_FILE"]] == secret["runtime-password"]
+    assert not any("PASSWORD" in name for name in environment if not name.endswith("_FILE"))
     assert environment["PGHOST"] == "gw-groundwork-postgresql"
     assert environment["APP_RUNTIME_ROLE"] == "service_app"
     script = container["command"][-1]
     assert "pg_isready" in script
     assert "\\gexec" in script
-    # Nothing external: a pre-upgrade hook runs before the chart's ConfigMaps update.
+    # Nothing external: a pre-upgrade hook runs before the chart's ConfigMaps update (the
+    # Secret is a hook of its own, with a lower weight).
     assert not container.get("envFrom")
-    assert len(container["volumeMounts"]) == 1
+    assert [m["name"] for m in container["volumeMounts"]] == ["tmp", "postgresql-secrets"]
     external = render(VALUE_SETS["external-chart-secret"], upgrade=upgrade).migration
     assert "initContainers" not in external["spec"]["template"]["spec"]
 
@@ -802,6 +839,28 @@ def _run_script(script: str, environment: dict[str, str]) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _with_files(
+    release: Release, owner: Manifest, container: dict[str, Any], folder: Path
+) -> dict[str, str]:
+    """`container`'s environment with its Secret files written under `folder`.
+
+    Each *_FILE variable then names the local copy of its mounted file.
+    """
+    pod = owner["spec"]["template"]["spec"]
+    local = {}
+    for path, content in release.mounted_files(pod, container).items():
+        local[path] = folder / path.lstrip("/")
+        local[path].parent.mkdir(parents=True, exist_ok=True)
+        local[path].write_text(content)
+    environment = release.resolve_env(container)
+    return {k: str(local[v]) if k.endswith("_FILE") else v for k, v in environment.items()}
+
+
+def _write(path: Path, content: str) -> str:
+    path.write_text(content)
+    return str(path)
 
 
 def _has_password(facts: dict[str, Any], password: str) -> bool:
@@ -828,13 +887,16 @@ def _role_facts(admin_url: str, database: str, role: str) -> dict[str, Any]:
         FROM pg_roles r JOIN pg_authid a ON a.oid = r.oid, pg_database d
         WHERE r.rolname = %s AND d.datname = %s
     """
-    with psycopg.connect(admin_url, autocommit=True, row_factory=dict_row) as connection:
-        row = connection.execute(query, (role, database)).fetchone()
+    with (
+        psycopg.connect(admin_url, autocommit=True) as connection,
+        connection.cursor(row_factory=dict_row) as cursor,
+    ):
+        row = cursor.execute(query, (role, database)).fetchone()
     assert row is not None, role
     return row
 
 
-def test_role_scripts_on_a_real_postgresql(render: Render, admin_url: str) -> None:
+def test_role_scripts_on_a_real_postgresql(render: Render, admin_url: str, tmp_path: Path) -> None:
     """The init script (fresh data) and the Job's first step (an upgrade) on PostgreSQL 18."""
     suffix = secrets.token_hex(4)
     owner, runtime, database = f"gw_owner_{suffix}", f"gw_app_{suffix}", f"gw_db_{suffix}"
@@ -855,12 +917,19 @@ def test_role_scripts_on_a_real_postgresql(render: Render, admin_url: str) -> No
         "PGDATABASE": "postgres",
     }
     release = render(values)
-    statefulset = release.one("StatefulSet")["spec"]["template"]["spec"]["containers"][0]
-    init_env = {**release.resolve_env(statefulset), **connection_env}
+    statefulset = release.one("StatefulSet")
+    container = statefulset["spec"]["template"]["spec"]["containers"][0]
+    init_env = {**_with_files(release, statefulset, container, tmp_path / "db"), **connection_env}
     init_env["POSTGRES_USER"] = connection_env["PGUSER"]
     upgrade = render(values, upgrade=True)
     ensure = _ensure_container(upgrade)
-    ensure_env = {**upgrade.resolve_env(ensure), **connection_env}
+    ensure_env = {
+        **_with_files(upgrade, upgrade.migration, ensure, tmp_path / "job"),
+        **connection_env,
+        # The test server's superuser, in place of the bundled one's.
+        "ADMIN_PASSWORD_FILE": _write(tmp_path / "admin-password", admin.password or ""),
+    }
+    runtime_password = Path(ensure_env["APP_RUNTIME_PASSWORD_FILE"]).read_text()
     old_runtime = f"{runtime}_old"
     try:
         _run_script(_init_script(release), init_env)
@@ -872,15 +941,15 @@ def test_role_scripts_on_a_real_postgresql(render: Render, admin_url: str) -> No
             assert not facts["superuser"]
             assert not facts["bypassrls"]
             assert not facts["creates"]
-        assert _has_password(owner_facts, init_env["APP_OWNER_PASSWORD"])
-        assert _has_password(runtime_facts, init_env["APP_RUNTIME_PASSWORD"])
+        assert _has_password(owner_facts, Path(init_env["APP_OWNER_PASSWORD_FILE"]).read_text())
+        assert _has_password(runtime_facts, Path(init_env["APP_RUNTIME_PASSWORD_FILE"]).read_text())
         assert runtime_facts["connect"]
         assert not runtime_facts["more"]
         assert runtime_facts["public_grants"] == 0
         # The Job's step on a fresh install changes nothing but re-applies the Secret's password.
         _run_script(ensure["command"][-1], ensure_env)
         again = _role_facts(admin_url, database, runtime)
-        assert _has_password(again, ensure_env["APP_RUNTIME_PASSWORD"])
+        assert _has_password(again, runtime_password)
         assert {**again, "password": None} == {**runtime_facts, "password": None}
         # An install from before the runtime role: the step creates it, then keeps it in step
         # with a rotated password.
@@ -890,8 +959,9 @@ def test_role_scripts_on_a_real_postgresql(render: Render, admin_url: str) -> No
         assert created["connect"]
         assert not created["more"]
         assert not created["bypassrls"]
-        assert _has_password(created, ensure_env["APP_RUNTIME_PASSWORD"])
-        _run_script(ensure["command"][-1], {**ensure_env, "APP_RUNTIME_PASSWORD": "rotated"})
+        assert _has_password(created, runtime_password)
+        rotated = _write(tmp_path / "rotated", "rotated")
+        _run_script(ensure["command"][-1], {**ensure_env, "APP_RUNTIME_PASSWORD_FILE": rotated})
         assert _has_password(_role_facts(admin_url, database, old_runtime), "rotated")
     finally:
         with psycopg.connect(admin_url, autocommit=True) as connection:

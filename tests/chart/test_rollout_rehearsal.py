@@ -242,7 +242,8 @@ def _psql_folder() -> Path:
 def _initialise_bundled_database(release: Release, admin_url: str, node: LocalNode) -> None:
     """Run the rendered init script the official postgres image would run on first start."""
     statefulset = release.one("StatefulSet")
-    environment = release.resolve_env(statefulset["spec"]["template"]["spec"]["containers"][0])
+    container = statefulset["spec"]["template"]["spec"]["containers"][0]
+    environment = node.mounted_environment(release, statefulset, container, node.root / "init")
     admin = make_url(admin_url)
     with psycopg.connect(admin_url, autocommit=True) as connection:
         connection.execute(

@@ -101,12 +101,18 @@ class PodContainer:
 
     @classmethod
     def from_workload(
-        cls, release: Release, workload: Manifest, env_overrides: Mapping[str, str]
+        cls,
+        release: Release,
+        workload: Manifest,
+        env_overrides: Mapping[str, str],
+        files: Path,
     ) -> PodContainer:
-        """Translate the pod spec: user and group, read-only root, capabilities, emptyDirs.
+        """Translate the pod spec: user, group, read-only root, capabilities and volumes.
 
         The container joins the host's network, so that it reaches the test PostgreSQL on
-        127.0.0.1; `env_overrides` (a free PORT) keep it from clashing with the host.
+        127.0.0.1; `env_overrides` (a free PORT) keep it from clashing with the host. A Secret
+        volume's files are written under `files` and bind-mounted read-only, owned by the pod's
+        fsGroup with the volume's mode, as the kubelet mounts them.
         """
         pod = workload["spec"]["template"]["spec"]
         container = pod["containers"][0]
@@ -118,8 +124,21 @@ class PodContainer:
         if security.get("allowPrivilegeEscalation") is False:
             options.append("--security-opt=no-new-privileges")
         volumes = {volume["name"]: volume for volume in pod.get("volumes", [])}
+        secret_files = release.mounted_files(pod, container)
         for mount in container.get("volumeMounts", []):
-            options.append(f"--tmpfs={mount['mountPath']}:{_empty_dir(volumes[mount['name']])}")
+            volume = volumes[mount["name"]]
+            if "secret" in volume:
+                folder = files / mount["name"]
+                folder.mkdir(parents=True)
+                for path, content in secret_files.items():
+                    if path.startswith(mount["mountPath"].rstrip("/") + "/"):
+                        file = folder / path.rsplit("/", 1)[1]
+                        file.write_text(content)
+                        os.chown(file, 0, security["fsGroup"])
+                        file.chmod(volume["secret"]["defaultMode"])
+                options.append(f"--volume={folder}:{mount['mountPath']}:ro")
+                continue
+            options.append(f"--tmpfs={mount['mountPath']}:{_empty_dir(volume)}")
         pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {})
         readiness = container.get("readinessProbe", {}).get("httpGet", {})
         return cls(

@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -70,17 +71,21 @@ def release(render: Render, admin_url: str, identity_provider: DevIdentityProvid
 
 
 @pytest.fixture(scope="module")
-def migrated(podman: Podman, image: str, release: Release) -> None:
+def migrated(
+    podman: Podman, image: str, release: Release, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """The migration Job's container has run to success: the pods may start."""
-    job = PodContainer.from_workload(release, release.migration, {})
+    job = PodContainer.from_workload(
+        release, release.migration, {}, tmp_path_factory.mktemp("migrate")
+    )
     name = f"{CONTAINER_PREFIX}migrate"
     result = podman("run", "--rm", *job.run_arguments(name, image), check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def start_server(podman: Podman, image: str, release: Release, name: str) -> Server:
+def start_server(podman: Podman, image: str, release: Release, name: str, files: Path) -> Server:
     """Start the Deployment's container on a free port; wait for its readiness probe."""
-    pod = PodContainer.from_workload(release, release.server, {"PORT": str(free_port())})
+    pod = PodContainer.from_workload(release, release.server, {"PORT": str(free_port())}, files)
     server = Server(f"{CONTAINER_PREFIX}{name}", f"http://127.0.0.1:{pod.env['PORT']}", pod)
     podman("run", "--detach", *pod.run_arguments(server.name, image))
     wait_until_ready(podman, server.name, f"{server.base_url}{pod.readiness_path}")
@@ -88,9 +93,15 @@ def start_server(podman: Podman, image: str, release: Release, name: str) -> Ser
 
 
 @pytest.fixture(scope="module")
-def server(podman: Podman, image: str, release: Release, migrated: None) -> Iterator[Server]:
+def server(
+    podman: Podman,
+    image: str,
+    release: Release,
+    migrated: None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Server]:
     """The Deployment's container serving on the migrated database."""
-    server = start_server(podman, image, release, "serve")
+    server = start_server(podman, image, release, "serve", tmp_path_factory.mktemp("serve"))
     yield server
     podman("rm", "--force", server.name)
 
@@ -196,9 +207,9 @@ def test_writes_only_to_the_declared_mounts(podman: Podman, server: Server) -> N
 
 
 def test_sigterm_stops_the_server_within_the_grace_period(
-    podman: Podman, image: str, release: Release, migrated: None
+    podman: Podman, image: str, release: Release, migrated: None, tmp_path: Path
 ) -> None:
-    server = start_server(podman, image, release, "stop")
+    server = start_server(podman, image, release, "stop", tmp_path)
     # The kubelet spends the preStop pause first; SIGTERM gets the rest of the grace period.
     budget = server.pod.grace_period_seconds - server.pod.pre_stop_sleep_seconds
     started = time.monotonic()

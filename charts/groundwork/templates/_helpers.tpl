@@ -275,12 +275,20 @@ How the application reaches its database: two roles.
 - the RUNTIME role (DATABASE_URL [+ DATABASE_PASSWORD]) for the server pods: it owns nothing;
 - the OWNER role (MIGRATION_DATABASE_URL [+ MIGRATION_DATABASE_PASSWORD]) for the migration
   Job only, which also gets DATABASE_URL to know which role to grant the tables to.
-bundled: password-free URLs to the PostgreSQL Service, passwords from its Secret.
-external: every value from the database Secret (a key "" is not used).
+Credentials are files, never environment variables: the Secret is mounted at SECRETS_DIR,
+one file per setting named like its variable, which the app reads (app/core/config.py).
+bundled: password-free URLs to the PostgreSQL Service in the environment, passwords as files.
+external: every value a file from the database Secret (a key "" is not used).
 Call with (dict "context" $ "forMigrations" true) for the Job's variables.
 */}}
+{{- define "groundwork.secretsDir" -}}
+/var/run/secrets/groundwork
+{{- end }}
+
 {{- define "groundwork.databaseEnv" -}}
 {{- $ := .context }}
+- name: SECRETS_DIR
+  value: {{ include "groundwork.secretsDir" $ | quote }}
 {{- if $.Values.postgresql.enabled }}
 {{- $auth := $.Values.postgresql.auth }}
 {{- $server := printf "%s:%d" (include "groundwork.postgresql.fullname" $) (int $.Values.postgresql.service.port) }}
@@ -289,49 +297,68 @@ Call with (dict "context" $ "forMigrations" true) for the Job's variables.
 {{- if .forMigrations }}
 - name: MIGRATION_DATABASE_URL
   value: {{ printf "postgresql://%s@%s/%s" $auth.username $server $auth.database | quote }}
-- name: MIGRATION_DATABASE_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "groundwork.postgresql.secretName" $ }}
-      key: {{ $auth.secretKeys.userPasswordKey }}
-{{- else }}
-- name: DATABASE_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "groundwork.postgresql.secretName" $ }}
-      key: {{ $auth.secretKeys.runtimePasswordKey }}
-{{- end }}
-{{- else }}
-{{- $keys := include "groundwork.databaseSecretKeys" $ | fromYaml }}
-{{- $names := dict "url" "DATABASE_URL" "password" "DATABASE_PASSWORD" }}
-{{- if .forMigrations }}
-{{- $_ := set $names "migrationUrl" "MIGRATION_DATABASE_URL" }}
-{{- $_ := set $names "migrationPassword" "MIGRATION_DATABASE_PASSWORD" }}
-{{- end }}
-{{- range $value := list "url" "password" "migrationUrl" "migrationPassword" }}
-{{- $variable := get $names $value }}
-{{- $key := get $keys $value }}
-{{- if and $variable $key }}
-- name: {{ $variable }}
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "groundwork.databaseSecretName" $ }}
-      key: {{ $key }}
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+The Secret volume behind SECRETS_DIR: only the keys this pod needs, each as the file named
+like its setting. Same call as groundwork.databaseEnv.
+*/}}
+{{- define "groundwork.secretsVolume" -}}
+{{- $ := .context }}
+- name: secrets
+  secret:
+    {{- if $.Values.postgresql.enabled }}
+    {{- $keys := $.Values.postgresql.auth.secretKeys }}
+    secretName: {{ include "groundwork.postgresql.secretName" $ }}
+    items:
+      {{- if .forMigrations }}
+      - key: {{ $keys.userPasswordKey }}
+        path: MIGRATION_DATABASE_PASSWORD
+      {{- else }}
+      - key: {{ $keys.runtimePasswordKey }}
+        path: DATABASE_PASSWORD
+      {{- end }}
+    {{- else }}
+    {{- $keys := include "groundwork.databaseSecretKeys" $ | fromYaml }}
+    {{- $names := dict "url" "DATABASE_URL" "password" "DATABASE_PASSWORD" }}
+    {{- if .forMigrations }}
+    {{- $_ := set $names "migrationUrl" "MIGRATION_DATABASE_URL" }}
+    {{- $_ := set $names "migrationPassword" "MIGRATION_DATABASE_PASSWORD" }}
+    {{- end }}
+    secretName: {{ include "groundwork.databaseSecretName" $ }}
+    items:
+      {{- range $value := list "url" "password" "migrationUrl" "migrationPassword" }}
+      {{- $variable := get $names $value }}
+      {{- $key := get $keys $value }}
+      {{- if and $variable $key }}
+      - key: {{ $key }}
+        path: {{ $variable }}
+      {{- end }}
+      {{- end }}
+    {{- end }}
+    {{- /* Read-only for the pod's fsGroup. */}}
+    defaultMode: 0440
+{{- end }}
+
+{{- define "groundwork.secretsMount" -}}
+- name: secrets
+  mountPath: {{ include "groundwork.secretsDir" . }}
+  readOnly: true
 {{- end }}
 
 {{/*
 SQL (psql) that makes the bundled PostgreSQL's runtime role what the application expects:
 it exists, may log in with the Secret's password, has no special attribute, owns nothing,
 and may only CONNECT to the database (the migration grants it the schema and the tables).
-Idempotent. Reads APP_RUNTIME_ROLE, APP_RUNTIME_PASSWORD and APP_DATABASE_NAME; run it as
-the superuser.
+Idempotent. Reads APP_RUNTIME_ROLE, APP_DATABASE_NAME and the password from the file at
+APP_RUNTIME_PASSWORD_FILE (never from the environment or the command line); run it as the
+superuser.
 */}}
 {{- define "groundwork.postgresql.runtimeRoleSql" -}}
 \getenv runtime_role APP_RUNTIME_ROLE
-\getenv runtime_password APP_RUNTIME_PASSWORD
+\set runtime_password `cat "$APP_RUNTIME_PASSWORD_FILE"`
 \getenv app_database APP_DATABASE_NAME
 SELECT format('CREATE ROLE %I', :'runtime_role')
   WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'runtime_role') \gexec
@@ -349,6 +376,9 @@ upgrade this step creates it, before the migration grants it the tables.
 */}}
 {{- define "groundwork.postgresql.ensureRuntimeRoleScript" -}}
 set -eu
+# The superuser's password, from its mounted file, for this script's processes only.
+PGPASSWORD=$(cat "$ADMIN_PASSWORD_FILE")
+export PGPASSWORD
 deadline=$(( $(date +%s) + WAIT_TIMEOUT_SECONDS ))
 until pg_isready --quiet; do
   if [ "$(date +%s)" -ge "$deadline" ]; then
