@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -87,7 +87,7 @@ def create_app(
     configure_logging(settings.log_level, settings.resolved_log_format, settings.secret_values())
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
         database = Database(settings)
         app.state.database = database
         await _check_database(database)

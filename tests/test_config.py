@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import httpx
 import pytest
@@ -224,9 +225,13 @@ def test_log_format_follows_the_environment(env, expected):
     assert settings.resolved_log_format is expected
 
 
-def cors_client(**settings: object) -> httpx.AsyncClient:
+def cors_client(**settings: Any) -> httpx.AsyncClient:
     """An httpx client of an app with `settings` (no lifespan: CORS answers before any route)."""
-    identity = IdentitySettings(_env_file=None, **{k.lower(): v for k, v in IDENTITY.items()})  # type: ignore[call-arg]
+    identity = IdentitySettings(
+        _env_file=None,  # type: ignore[call-arg]
+        oidc_issuer=IDENTITY["OIDC_ISSUER"],
+        oidc_audience=IDENTITY["OIDC_AUDIENCE"],
+    )
     app = create_app(Settings(_env_file=None, database_url=URL, **settings), identity)  # type: ignore[call-arg]
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 

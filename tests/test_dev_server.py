@@ -79,6 +79,7 @@ def assert_everything_stopped(
     server: ServerProcess, started: dict[psutil.Process, str], postgres_port: int, oidc_port: int
 ) -> None:
     """The command exited 0; gunicorn, its workers, PostgreSQL and the provider are gone."""
+    assert server.process is not None
     assert server.process.wait(30) == 0, server.output()
     commands = list(started.values())
     assert sum("gunicorn" in command for command in commands) == 3, "a master, two workers"
@@ -145,6 +146,7 @@ def test_make_run_stopped_alone_takes_gunicorn_postgres_and_the_provider_with_it
     server.wait_workers_started()
     assert is_listening(oidc_port)
     started = started_processes(server)
+    assert server.process is not None
 
     server.process.send_signal(signal.SIGTERM)  # an IDE or `kill`: this process, not its group
 

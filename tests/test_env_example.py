@@ -1,6 +1,7 @@
 """.env.example documents every setting, and only real ones."""
 
 import re
+from typing import Any
 
 from app.core.config import ServerSettings, Settings
 from app.identity.settings import IdentitySettings
@@ -31,7 +32,7 @@ def test_every_value_it_sets_is_the_default(monkeypatch):
     values = active_values()
     for name, value in values.items():
         monkeypatch.setenv(name, value)
-    required = {
+    required: dict[str, Any] = {  # keyword arguments of three classes: any one field's type
         "database_url": "postgresql://app@db.internal/groundwork",
         "oidc_issuer": "https://login.example.com",
         "oidc_audience": "groundwork",

@@ -13,6 +13,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -96,8 +97,8 @@ def broken_urls(database, admin_url, hba_rules, silent_port) -> dict[str, str]:
         )
     url = make_url(database.url)
 
-    def variant(**parts: object) -> str:
-        return url.set(**parts).render_as_string(hide_password=False)  # type: ignore[arg-type]
+    def variant(**parts: Any) -> str:
+        return url.set(**parts).render_as_string(hide_password=False)
 
     return {
         "authentication failed": variant(database=AUTH_DATABASE, password=WRONG_PASSWORD),
@@ -130,8 +131,8 @@ async def _requests(settings: Settings, identity_settings, headers) -> tuple[htt
         return (await client.get("/health/db"), await client.get("/api/v1/me", headers=headers))
 
 
-def _prod_settings(url: str, **fields: object) -> Settings:
-    return Settings(_env_file=None, database_url=url, env="prod", db_connect_timeout=1, **fields)  # type: ignore[call-arg, arg-type]
+def _prod_settings(url: str, **fields: Any) -> Settings:
+    return Settings(_env_file=None, database_url=url, env="prod", db_connect_timeout=1, **fields)  # type: ignore[call-arg]
 
 
 BUSY = {"too many connections"}

@@ -10,13 +10,12 @@ import importlib.util
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from joserfc import jwt
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, KeySetSerialization
 
 from app.dev import identity_provider
 from app.dev.embedded_postgres import free_port
@@ -60,10 +59,10 @@ def own_provider(tmp_path: Path) -> Iterator[DevIdentityProvider]:
         yield running
 
 
-def published_keys(provider: DevIdentityProvider) -> dict[str, Any]:
+def published_keys(provider: DevIdentityProvider) -> KeySetSerialization:
     response = httpx.get(provider.jwks_uri, timeout=5)
     assert response.status_code == httpx.codes.OK
-    keys: dict[str, Any] = response.json()
+    keys: KeySetSerialization = response.json()
     return keys
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ TASKS_EACH = 5
 
 async def create_and_list(
     http: httpx.AsyncClient, headers: dict[str, str], client_id: str
-) -> tuple[set[str], list[dict[str, object]]]:
+) -> tuple[set[str], list[dict[str, Any]]]:
     created = set()
     for number in range(TASKS_EACH):
         response = await http.post(

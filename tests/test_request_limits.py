@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Sequence
 
 import httpx
 import pytest
@@ -33,7 +34,7 @@ def status_of(answer: bytes) -> int:
     return int(answer.split(b" ", 2)[1])
 
 
-def request(target: str = "/health/db", headers: list[str] = ()) -> bytes:
+def request(target: str = "/health/db", headers: Sequence[str] = ()) -> bytes:
     lines = [f"GET {target} HTTP/1.1", "Host: x", *headers, "Connection: close", "", ""]
     return "\r\n".join(lines).encode()
 

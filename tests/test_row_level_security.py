@@ -9,6 +9,7 @@ role cannot switch the policies off either: it owns nothing.
 from __future__ import annotations
 
 import uuid
+from typing import LiteralString
 
 import psycopg
 import pytest
@@ -39,7 +40,7 @@ def act_as(
     return str(row[0])
 
 
-def seen(connection: psycopg.Connection, query: str) -> list[str]:
+def seen(connection: psycopg.Connection, query: LiteralString) -> list[str]:
     return [value for (value,) in connection.execute(query).fetchall()]
 
 
@@ -128,7 +129,7 @@ async def test_a_caller_cannot_write_rows_of_someone_else(database, alice_and_bo
     ids=["deactivate oneself", "take another subject", "move to another issuer"],
 )
 async def test_a_caller_cannot_change_their_own_identity_or_activity(
-    database, alice_and_bob, change
+    database, alice_and_bob, change: LiteralString
 ):
     with psycopg.connect(database.url) as connection:
         act_as(connection, alice_and_bob, "user-00")

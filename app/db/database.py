@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -90,7 +90,7 @@ def ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
 
 
 @asynccontextmanager
-async def _checked_out(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+async def _checked_out(engine: AsyncEngine) -> AsyncGenerator[AsyncConnection, None]:
     with track_connection_wait():
         connection = await engine.connect()
     try:
@@ -114,7 +114,7 @@ class Database:
         self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
-    async def single_statement(self) -> AsyncIterator[AsyncConnection]:
+    async def single_statement(self) -> AsyncGenerator[AsyncConnection, None]:
         """Lend a connection for one statement, atomic on its own, outside an explicit transaction.
 
         Skipping BEGIN and COMMIT saves two round trips; transaction-local settings last for
@@ -127,7 +127,7 @@ class Database:
             yield connection
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self) -> AsyncGenerator[AsyncConnection, None]:
         """Run a unit of work in one transaction: commit on success, roll back on error.
 
         Row-level security sees no acting user until the transaction sets one

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -79,7 +79,7 @@ def head_revisions(script_location: Path | None = None) -> tuple[str, ...]:
 @asynccontextmanager
 async def advisory_lock(
     engine: AsyncEngine, wait_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS
-) -> AsyncIterator[None]:
+) -> AsyncGenerator[None, None]:
     """Hold the migration advisory lock on a dedicated connection for the block.
 
     Raises:

@@ -5,7 +5,7 @@ They belong to no registry here; `app.core.metrics` registers them with each app
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from typing import Any
 
@@ -70,7 +70,7 @@ def instrument_pool(engine: AsyncEngine, capacity: int) -> None:
 
 
 @contextmanager
-def track_connection_wait() -> Iterator[None]:
+def track_connection_wait() -> Generator[None, None, None]:
     """Count the caller as waiting for a connection while the block runs."""
     with POOL_WAITING.track_inprogress():
         yield

@@ -8,7 +8,7 @@ ORM's identity map and unit of work would cost CPU without buying anything.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -169,7 +169,7 @@ class Repository(Generic[EntityT]):
             )
 
     @contextmanager
-    def _integrity_errors_as_domain_errors(self) -> Iterator[None]:
+    def _integrity_errors_as_domain_errors(self) -> Generator[None, None, None]:
         try:
             yield
         except IntegrityError as error:

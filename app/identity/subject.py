@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -54,7 +54,7 @@ async def resolve(database: Database, principal: Principal) -> AuthSubject:
 @asynccontextmanager
 async def acting_as(
     database: Database, principal: Principal
-) -> AsyncIterator[tuple[AsyncConnection, AuthSubject]]:
+) -> AsyncGenerator[tuple[AsyncConnection, AuthSubject], None]:
     """Open a transaction whose every statement acts as `principal` under row-level security.
 
     Commit on success, roll back on error, like `Database.transaction()`.

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
@@ -36,7 +36,7 @@ ACTING_USER = "SELECT set_config('app.current_user_id', %s, true)"
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
     """Open the pool in the worker, after gunicorn forked it."""
     pool = AsyncConnectionPool(
         os.environ["BASELINE_DATABASE_URL"],
@@ -73,7 +73,7 @@ class TaskChanges(BaseModel):
 
 
 @asynccontextmanager
-async def connection(request: Request) -> AsyncIterator[AsyncConnection[DictRow]]:
+async def connection(request: Request) -> AsyncGenerator[AsyncConnection[DictRow], None]:
     """Borrow a connection in autocommit, for a single statement."""
     pool: AsyncConnectionPool[AsyncConnection[DictRow]] = request.app.state.pool
     async with pool.connection() as borrowed:
@@ -81,7 +81,7 @@ async def connection(request: Request) -> AsyncIterator[AsyncConnection[DictRow]
 
 
 @asynccontextmanager
-async def transaction(request: Request) -> AsyncIterator[AsyncConnection[DictRow]]:
+async def transaction(request: Request) -> AsyncGenerator[AsyncConnection[DictRow], None]:
     """Borrow a connection inside a transaction: commit on success, roll back on error."""
     async with connection(request) as borrowed, borrowed.transaction():
         yield borrowed

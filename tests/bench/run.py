@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
@@ -383,7 +383,7 @@ def max_requests() -> str:
 
 
 @contextmanager
-def identity_provider(state_dir: Path, callers: int) -> Iterator[DevIdentityProvider]:
+def identity_provider(state_dir: Path, callers: int) -> Generator[DevIdentityProvider, None, None]:
     """Run the development OpenID Provider with one client per caller (`bench-user-<rank>`)."""
     provider = DevIdentityProvider(
         state_dir,
@@ -402,7 +402,7 @@ def identity_provider(state_dir: Path, callers: int) -> Iterator[DevIdentityProv
 @contextmanager
 def running_servers(
     database: BenchDatabase, identity: IdentitySettings, scratch: Path
-) -> Iterator[dict[str, Server]]:
+) -> Generator[dict[str, Server], None, None]:
     """Start the application alone (to time its readiness), then the baselines."""
     settings = Settings(_env_file=None, database_url=database.runtime_url)
     environment = {

@@ -19,9 +19,10 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
+from psycopg import sql
 
 from app.dev.embedded_postgres import EmbeddedPostgres, ensure_app_database, free_port
 
@@ -132,7 +133,9 @@ def start_database(data_dir: Path, preload: tuple[str, ...] = ()) -> BenchDataba
     server.start()
     if preload:
         with psycopg.connect(server.url(), autocommit=True) as connection:
-            connection.execute(f"ALTER SYSTEM SET shared_preload_libraries = '{','.join(preload)}'")
+            libraries = sql.Literal(",".join(preload))
+            set_libraries = sql.SQL("ALTER SYSTEM SET shared_preload_libraries = {}")
+            connection.execute(set_libraries.format(libraries))
         server.stop()
         server.start()
     ensure_app_database(server.url(), DATABASE, OWNER_ROLE, RUNTIME_ROLE)
@@ -230,7 +233,7 @@ def _pick_targets(
 
 def _one(
     connection: psycopg.Connection[Any],
-    query: str,
+    query: LiteralString,
     params: list[object] | None = None,
 ) -> tuple[Any, ...]:
     row: tuple[Any, ...] | None = connection.execute(query, params).fetchone()

@@ -10,10 +10,11 @@ pipelining), BEGIN and COMMIT included, so statements per request are round trip
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import cycle, islice
+from typing import Literal
 
 import httpx
 import psycopg
@@ -36,7 +37,7 @@ class StatementCount:
 
 
 @contextmanager
-def tracking(admin_url: str) -> Iterator[None]:
+def tracking(admin_url: str) -> Generator[None, None, None]:
     """Track top-level statements for the block; nothing is tracked before or after it."""
     with psycopg.connect(admin_url, autocommit=True) as connection:
         connection.execute(f"CREATE EXTENSION IF NOT EXISTS {EXTENSION}")
@@ -47,7 +48,7 @@ def tracking(admin_url: str) -> Iterator[None]:
             _set_track(connection, "none")
 
 
-def _set_track(connection: psycopg.Connection[object], value: str) -> None:
+def _set_track(connection: psycopg.Connection[object], value: Literal["top", "none"]) -> None:
     connection.execute(f"ALTER SYSTEM SET {EXTENSION}.track = '{value}'")
     connection.execute("SELECT pg_reload_conf()")
     time.sleep(RELOAD_SETTLE_SECONDS)

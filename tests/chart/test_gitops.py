@@ -94,7 +94,7 @@ def test_sync_waves_order_database_then_migration_then_app(
     assert pod["serviceAccountName"] == account["metadata"]["name"]
 
 
-def _job_name(render: Render, values: dict, **overrides: dict) -> str:
+def _job_name(render: Render, values: dict, **overrides: object) -> str:
     name: str = render(merge(values, overrides)).migration["metadata"]["name"]
     return name
 

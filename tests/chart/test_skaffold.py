@@ -86,8 +86,12 @@ def test_value_templates_set_values_the_chart_has(skaffold: dict[str, Any]) -> N
         match = IMAGE_TEMPLATE.match(template)
         assert match, template
         assert match.group(2) in artifacts, f"{template} names no built artifact"
-    assert IMAGE_TEMPLATE.match(templates["image.repository"]).group(1) == "REPO"  # type: ignore[union-attr]
-    assert IMAGE_TEMPLATE.match(templates["image.tag"]).group(1) == "TAG"  # type: ignore[union-attr]
+    repository = IMAGE_TEMPLATE.match(templates["image.repository"])
+    tag = IMAGE_TEMPLATE.match(templates["image.tag"])
+    assert repository, templates
+    assert tag, templates
+    assert repository.group(1) == "REPO"
+    assert tag.group(1) == "TAG"
 
 
 def test_skaffold_deploys_and_forwards_what_the_chart_renders(
