@@ -14,6 +14,7 @@ import uuid
 from http import HTTPStatus
 
 import structlog
+from prometheus_fastapi_instrumentator import routing
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -67,10 +68,22 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "<unmatched>"
+UNMATCHED_ROUTE = "<unmatched>"  # the metrics' `handler="none"`
+
+
+def _route_template(scope: Scope, arrived: Scope) -> str:
+    """The route template of the request, as the metrics' `handler` label names it.
+
+    FastAPI's routes put themselves in the scope. The OpenAPI document's Starlette route, the
+    mounted docs assets and a request refused before routing (a 413) do not: they are matched
+    against the app's routes as prometheus-fastapi-instrumentator matches every request, with
+    the scope as it `arrived` (a mount has since moved its `root_path`).
+    """
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
+    name = routing.get_route_name(Request(arrived), should_include_root_path=False)
+    return name or UNMATCHED_ROUTE
 
 
 class BodySizeLimitMiddleware:
@@ -142,6 +155,7 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
 
         started = time.perf_counter()
+        arrived = dict(scope)
         status = HTTPStatus.INTERNAL_SERVER_ERROR.value
         response_started = False
 
@@ -164,18 +178,18 @@ class RequestContextMiddleware:
             if not response_started:
                 await internal_error_response(Request(scope))(scope, receive, send_with_request_id)
         finally:
-            self._log_access(scope, status, started)
+            self._log_access(scope, arrived, status, started)
             structlog.contextvars.clear_contextvars()
 
     @staticmethod
-    def _log_access(scope: Scope, status: int, started: float) -> None:
+    def _log_access(scope: Scope, arrived: Scope, status: int, started: float) -> None:
         client = scope.get("client")
         log = access_logger.debug if scope["path"] in QUIET_PATHS else access_logger.info
         log(
             "request",
             method=scope["method"],
             path=scope["path"],
-            route=_route_template(scope),
+            route=_route_template(scope, arrived),
             status=status,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
             client=client[0] if client else None,
