@@ -205,7 +205,187 @@ def _alert_scenarios(rules_file: Path) -> dict[str, Any]:
                         ],
                     },
                 ],
+            },
+            _availability_firing(target),
+            _nothing_fires(target, route),
+            {
+                # No target at all: only the absent() alert, after its 10 minutes.
+                "interval": "1m",
+                "input_series": [],
+                "alert_rule_test": [
+                    {"eval_time": "9m", "alertname": "GroundworkMetricsAbsent", "exp_alerts": []},
+                    {
+                        "eval_time": "11m",
+                        "alertname": "GroundworkMetricsAbsent",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "critical",
+                                    "job": "gw-groundwork",
+                                    "namespace": "groundwork",
+                                },
+                                "exp_annotations": {
+                                    "summary": "Prometheus has no target of gw-groundwork.",
+                                    "description": "No scrape of gw-groundwork in groundwork for"
+                                    " 10m; check the pods, the ServiceMonitor's labels and"
+                                    " networkPolicy.metricsFrom.",
+                                },
+                            }
+                        ],
+                    },
+                ],
+            },
+        ],
+    }
+
+
+def _unavailable(values: str) -> dict[str, str]:
+    """kube-state-metrics' count of the Deployment's pods that are not available (not ready)."""
+    labels = 'namespace="groundwork",deployment="gw-groundwork"'
+    return {"series": f"kube_deployment_status_replicas_unavailable{{{labels}}}", "values": values}
+
+
+def _job_failed(job: str, condition: str, values: str) -> dict[str, str]:
+    """kube-state-metrics' kube_job_failed series of a Job in the release's namespace."""
+    labels = f'namespace="groundwork",job_name="{job}",condition="{condition}"'
+    return {"series": f"kube_job_failed{{{labels}}}", "values": values}
+
+
+def _availability_firing(target: str) -> dict[str, Any]:
+    """Pod a is down and its requests wait for connections; a pod is unready; the Job failed.
+
+    Pod b, another release's Job and a Job's "false" condition must not fire anything.
+    """
+    pod_a = f'{target},instance="10.0.0.1:8000",pod="gw-groundwork-7d9f8-abcde"'
+    pod_b = f'{target},instance="10.0.0.2:8000",pod="gw-groundwork-7d9f8-fghij"'
+    series = [
+        {"series": f"up{{{pod_a}}}", "values": "0x20"},
+        {"series": f"up{{{pod_b}}}", "values": "1x20"},
+        {"series": f"db_pool_requests_waiting{{{pod_a}}}", "values": "3x20"},
+        {"series": f"db_pool_requests_waiting{{{pod_b}}}", "values": "0x20"},
+        _unavailable("1x20"),
+        _job_failed("gw-groundwork-migrate", "true", "1x20"),
+        _job_failed("gw-groundwork-migrate", "false", "0x20"),
+        _job_failed("gw-other-migrate", "true", "1x20"),
+    ]
+    return {
+        "interval": "1m",
+        "input_series": series,
+        "alert_rule_test": [
+            {
+                "eval_time": "6m",
+                "alertname": "GroundworkTargetDown",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {
+                            "severity": "critical",
+                            "job": "gw-groundwork",
+                            "namespace": "groundwork",
+                            "instance": "10.0.0.1:8000",
+                            "pod": "gw-groundwork-7d9f8-abcde",
+                        },
+                        "exp_annotations": {
+                            "summary": "Prometheus cannot scrape gw-groundwork-7d9f8-abcde of"
+                            " gw-groundwork.",
+                            "description": "10.0.0.1:8000 answered no scrape of /metrics for 5m.",
+                        },
+                    }
+                ],
+            },
+            {"eval_time": "16m", "alertname": "GroundworkMetricsAbsent", "exp_alerts": []},
+            {
+                "eval_time": "6m",
+                "alertname": "GroundworkDatabasePoolSaturated",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {"severity": "warning", "pod": "gw-groundwork-7d9f8-abcde"},
+                        "exp_annotations": {
+                            "summary": "Requests on gw-groundwork-7d9f8-abcde wait for a database"
+                            " connection.",
+                            "description": "3 requests waiting for a pooled connection for 5m:"
+                            " raise config.database.poolSize (within the connection budget) or"
+                            " add pods.",
+                        },
+                    }
+                ],
+            },
+            {
+                "eval_time": "6m",
+                "alertname": "GroundworkPodsNotReady",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {
+                            "severity": "warning",
+                            "namespace": "groundwork",
+                            "deployment": "gw-groundwork",
+                        },
+                        "exp_annotations": {
+                            "summary": "Pods of gw-groundwork fail their readiness probe.",
+                            "description": "1 of the desired pods not ready for 5m (/health/db:"
+                            " the database is unreachable or slow).",
+                        },
+                    }
+                ],
+            },
+            {
+                "eval_time": "1m",
+                "alertname": "GroundworkMigrationFailed",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {
+                            "severity": "critical",
+                            "namespace": "groundwork",
+                            "job_name": "gw-groundwork-migrate",
+                            "condition": "true",
+                        },
+                        "exp_annotations": {
+                            "summary": "Migration Job gw-groundwork-migrate failed.",
+                            "description": "The schema migration of gw-groundwork failed (an"
+                            " upgrade stops before its new pods; a first install's pods stay"
+                            " unready). See the Job's logs (kubectl logs"
+                            " job/gw-groundwork-migrate).",
+                        },
+                    }
+                ],
+            },
+        ],
+    }
+
+
+def _nothing_fires(target: str, route: str) -> dict[str, Any]:
+    """A healthy release, and trouble shorter than each alert's `for`: no alert at all."""
+    pod = f'{target},instance="10.0.0.1:8000",pod="gw-groundwork-7d9f8-abcde"'
+    series = [
+        {"series": f'http_requests_total{{{target},{route},status="200"}}', "values": "0+100x20"},
+        {"series": f'http_requests_total{{{target},{route},status="500"}}', "values": "0x20"},
+        {"series": f"up{{{pod}}}", "values": "1x12 0x3 1x5"},
+        {"series": f"db_pool_requests_waiting{{{pod}}}", "values": "0x12 4x3 0x5"},
+        _unavailable("0x12 1x3 0x5"),
+        _job_failed("gw-groundwork-migrate-install", "true", "0x20"),
+    ]
+    for bound, per_minute in (("0.1", 100), ("0.5", 100), ("1.0", 100), ("+Inf", 100)):
+        series.append(
+            {
+                "series": f'http_request_duration_seconds_bucket{{{target},{route},le="{bound}"}}',
+                "values": f"0+{per_minute}x20",
             }
+        )
+    alerts = [
+        "GroundworkHighErrorRatio",
+        "GroundworkHighLatency",
+        "GroundworkTargetDown",
+        "GroundworkMetricsAbsent",
+        "GroundworkDatabasePoolSaturated",
+        "GroundworkPodsNotReady",
+        "GroundworkMigrationFailed",
+    ]
+    return {
+        "interval": "1m",
+        "input_series": series,
+        "alert_rule_test": [
+            {"eval_time": time, "alertname": alert, "exp_alerts": []}
+            for alert in alerts
+            for time in ("14m", "16m")
         ],
     }
 
@@ -460,7 +640,7 @@ def test_bundled_postgresql(releases: dict[str, Release]) -> None:
 
 def test_network_policy_lets_helm_test_and_the_job_through(releases: dict[str, Release]) -> None:
     release = releases["everything-on"]
-    policy = release.one("NetworkPolicy")
+    policy = release.one("NetworkPolicy", "gw-groundwork")
     test_pod_labels = release.one("Pod")["metadata"]["labels"]
     peers = policy["spec"]["ingress"][0]["from"]
     assert any(
@@ -639,7 +819,7 @@ def test_network_policy_lets_pods_reach_the_identity_provider(render: Render) ->
     values = merge(
         VALUE_SETS["everything-on"], {"networkPolicy": {"identityProviderCidr": "10.0.0.0/8"}}
     )
-    policy = render(values).one("NetworkPolicy")
+    policy = render(values).one("NetworkPolicy", "gw-groundwork")
     rules = [
         r for r in policy["spec"]["egress"] if r.get("to") == [{"ipBlock": {"cidr": "10.0.0.0/8"}}]
     ]
