@@ -217,6 +217,8 @@ MAX_REQUESTS: {{ $config.maxRequests | int64 | quote }}
 MAX_REQUESTS_JITTER: {{ $config.maxRequestsJitter | int64 | quote }}
 FORWARDED_ALLOW_IPS: {{ $config.forwardedAllowIps | quote }}
 MAX_REQUEST_BODY_BYTES: {{ $config.maxRequestBodyBytes | int64 | quote }}
+HEADER_READ_TIMEOUT: {{ $config.headerReadTimeout | quote }}
+WORKER_MAX_CONCURRENCY: {{ $config.workerMaxConcurrency | int64 | quote }}
 LIMIT_REQUEST_LINE: {{ $config.limitRequest.line | int64 | quote }}
 LIMIT_REQUEST_FIELDS: {{ $config.limitRequest.fields | int64 | quote }}
 LIMIT_REQUEST_FIELD_SIZE: {{ $config.limitRequest.fieldSize | int64 | quote }}
