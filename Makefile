@@ -146,7 +146,7 @@ image-test: install system-packages tools ## Build the image and run it read-onl
 APT_PACKAGES += wrk
 
 .PHONY: bench
-bench: install oidc-provider ## Benchmark against bare baselines (~8 min; BENCH_DURATION, BENCH_ROUNDS, BENCH_SEED_TASKS)
+bench: install oidc-provider ## Benchmark against bare baselines (about 10 min; BENCH_DURATION, BENCH_ROUNDS, BENCH_SEED_TASKS)
 	@$(MAKE) --no-print-directory system-packages APT_PACKAGES=wrk
 	$(RUN) python -m tests.bench.run
 
