@@ -11,11 +11,14 @@ initContainers run to completion first.
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -256,3 +259,140 @@ class LocalNode:
         """Kill whatever is still running."""
         for container in self.running:
             container.kill()
+
+
+class Service:
+    """A Service's endpoints: round-robin over the pods that passed their readiness probe.
+
+    Pods join only after their rendered readiness probe answers 200 (readiness gating) and
+    leave when their termination begins, as the endpoints controller would drive them.
+    """
+
+    def __init__(self) -> None:
+        self._ready: list[LocalContainer] = []
+        self._turn = itertools.count()
+        self._lock = threading.Lock()
+
+    def add_when_ready(self, pod: LocalContainer) -> None:
+        """Wait for `pod`'s startup and readiness probes, then route traffic to it."""
+        pod.wait_for_probe("startup")
+        pod.wait_for_probe("readiness")
+        with self._lock:
+            self._ready.append(pod)
+
+    def remove(self, pod: LocalContainer) -> None:
+        """Stop routing new requests to `pod`."""
+        with self._lock:
+            self._ready.remove(pod)
+
+    def pick(self) -> LocalContainer:
+        """The next ready pod, in turn."""
+        with self._lock:
+            assert self._ready, "no ready endpoint"
+            return self._ready[next(self._turn) % len(self._ready)]
+
+
+@dataclass
+class LoadGenerator:
+    """Steady authenticated traffic at a Service, in a thread, bounded in count and time.
+
+    Requests alternate between a GET and a POST of `path`; each outcome is recorded with
+    the pod that served it, a transport error as status 0.
+    """
+
+    service: Service
+    path: str
+    headers: dict[str, str]
+    max_requests: int = 2000
+    max_seconds: float = 60.0
+    interval: float = 0.01
+    outcomes: list[tuple[str, str, int]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> LoadGenerator:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        with httpx.Client(headers=self.headers, timeout=5) as client:
+            for number in range(self.max_requests):
+                if self._stop.is_set() or time.monotonic() > deadline:
+                    return
+                pod = self.service.pick()
+                url = f"http://127.0.0.1:{pod.local_port('http')}{self.path}"
+                method = "POST" if number % 2 else "GET"
+                try:
+                    body = {"title": f"load {number}"} if method == "POST" else None
+                    status = client.request(method, url, json=body).status_code
+                except httpx.TransportError:
+                    status = 0
+                self.outcomes.append((pod.name, method, status))
+                self._stop.wait(self.interval)
+
+    def failures(self) -> list[tuple[str, str, int]]:
+        """Every request that did not end in a 2xx response."""
+        return [outcome for outcome in self.outcomes if not 200 <= outcome[2] < 300]
+
+    def served_by(self) -> set[str]:
+        """The names of the pods that answered at least one request."""
+        return {name for name, _, status in self.outcomes if status}
+
+
+def surge_and_unavailable(deployment: dict[str, Any]) -> tuple[int, int]:
+    """A Deployment's rolling update as pod counts (surge rounds up, unavailable down)."""
+    replicas = deployment["spec"]["replicas"]
+    rolling = deployment["spec"]["strategy"]["rollingUpdate"]
+
+    def count(value: int | str, rounding: Any) -> int:
+        if isinstance(value, str) and value.endswith("%"):
+            return int(rounding(replicas * int(value[:-1]) / 100))
+        return int(value)
+
+    return count(rolling["maxSurge"], math.ceil), count(rolling["maxUnavailable"], math.floor)
+
+
+def terminate_pod(release: Release, service: Service, pod: LocalContainer) -> None:
+    """Take a pod out of the Service, run its preStop sleep, then SIGTERM within the grace."""
+    spec = release.server["spec"]["template"]["spec"]
+    grace = spec["terminationGracePeriodSeconds"]
+    pre_stop = spec["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    service.remove(pod)
+    time.sleep(pre_stop)  # in-flight requests and lagging load balancers finish here
+    status, seconds = pod.terminate(grace - pre_stop)
+    assert status == 0, f"{pod.name} exited {status} on SIGTERM:\n{pod.log_tail()}"
+    assert seconds < grace - pre_stop
+
+
+def rolling_update(
+    node: LocalNode,
+    old: tuple[Release, list[LocalContainer]],
+    new: tuple[Release, Path],
+    service: Service,
+) -> list[LocalContainer]:
+    """Replace the old pods with the new release's, as the Deployment controller would.
+
+    With maxUnavailable 0: start `maxSurge` new pods, wait until they are ready (in the
+    Service), only then terminate as many old ones; repeat. Returns the new pods.
+    """
+    (old_release, old_pods), (release, workdir) = old, new
+    surge, unavailable = surge_and_unavailable(release.server)
+    assert unavailable == 0, "the rehearsal expects surge, never unavailability"
+    assert surge >= 1, "a rolling update with neither surge nor unavailability"
+    remaining, started = list(old_pods), []
+    while len(started) < release.server["spec"]["replicas"]:
+        batch = [node.start(release, release.server, workdir) for _ in range(surge)]
+        for pod in batch:
+            service.add_when_ready(pod)
+        started += batch
+        for pod in remaining[: len(batch)]:
+            terminate_pod(old_release, service, pod)
+        remaining = remaining[len(batch) :]
+    return started

@@ -5,7 +5,9 @@ No cluster runs here, so the rendered migration Job and server pods run as local
 go through exactly as helm and the kubelet would drive them: the Job exits 0 at its hook
 (as the owner role), the pods pass their rendered probes and serve authenticated requests
 (as the runtime role, trusting the test OpenID Provider), and old pods drain cleanly on
-SIGTERM.
+SIGTERM. The upgrade runs under steady load (GETs and POSTs through a round-robin Service of
+the ready pods) while the Job migrates and the pods roll with the rendered strategy (surge,
+then remove; preStop sleep; readiness gating): not one request may fail.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import importlib.util
 import os
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,15 @@ from sqlalchemy.engine import make_url
 from app.dev.identity_provider import DevIdentityProvider
 from tests.chart.conftest import Render
 from tests.chart.kube import Release, hook_phases
-from tests.chart.rehearsal import LocalContainer, LocalNode, database_roles, stage_image
+from tests.chart.rehearsal import (
+    LoadGenerator,
+    LocalContainer,
+    LocalNode,
+    Service,
+    database_roles,
+    rolling_update,
+    stage_image,
+)
 from tests.chart.value_sets import merge
 from tests.conftest import APP_ROLE, OWNER_ROLE, create_database
 from tests.identity import AUDIENCE, Identities
@@ -66,6 +77,8 @@ OBSERVABILITY = {
     "metrics": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}}
 }
 TASKS = "/api/v1/me/tasks"
+# The load runs while the upgrade migrates and rolls; a bound, never reached when all is well.
+LOAD_SECONDS = 60
 
 
 @pytest.fixture
@@ -150,6 +163,11 @@ def _task_title(pod: LocalContainer, headers: dict[str, str], path: str) -> str:
     return title
 
 
+def _replicas(release: Release) -> int:
+    replicas: int = release.server["spec"]["replicas"]
+    return replicas
+
+
 def _grace(release: Release) -> tuple[int, int]:
     pod = release.server["spec"]["template"]["spec"]
     pre_stop = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
@@ -208,28 +226,37 @@ def test_external_database_install_then_upgrade_with_a_new_migration(
     install = render(values)
     assert "pre-install" in hook_phases(install.migration)
     node.run_job(install, install.migration, image)  # pre-install: before any pod
-    old_pod = node.start(install, install.server, image)
-    old_pod.wait_for_probe("startup")
-    old_pod.wait_for_probe("liveness")
-    assert old_pod.wait_for_probe("readiness").json() == {"status": "ok", "revision": _head(image)}
-    task = _create_task(old_pod, headers, "outlive the upgrade")
+    service = Service()
+    old_pods = [node.start(install, install.server, image) for _ in range(_replicas(install))]
+    for pod in old_pods:
+        service.add_when_ready(pod)
+        pod.wait_for_probe("liveness")
+        assert pod.wait_for_probe("readiness").json() == {"status": "ok", "revision": _head(image)}
+    task = _create_task(old_pods[0], headers, "outlive the upgrade")
     assert database_roles(admin_url, database) == ({OWNER_ROLE}, {APP_ROLE})
 
     next_image = _next_release_image(tmp_path, image)
     upgrade = render(merge(values, {"image": {"tag": "0.2.0"}}), upgrade=True)
     assert "pre-upgrade" in hook_phases(upgrade.migration)
-    node.run_job(upgrade, upgrade.migration, next_image)  # old pods keep serving meanwhile
-    assert old_pod.wait_for_probe("readiness").json()["revision"] == UPGRADE_REVISION
-    assert _task_title(old_pod, headers, task) == "outlive the upgrade"
-    new_pod = node.start(upgrade, upgrade.server, next_image)  # maxSurge: new pod first
-    new_pod.wait_for_probe("startup")
-    assert new_pod.wait_for_probe("readiness").json()["revision"] == UPGRADE_REVISION
-    _drain(install, old_pod)  # maxUnavailable 0: the old pod goes once the new one is ready
+    with LoadGenerator(service, TASKS, headers, max_seconds=LOAD_SECONDS) as load:
+        node.run_job(upgrade, upgrade.migration, next_image)  # old pods keep serving meanwhile
+        assert old_pods[0].wait_for_probe("readiness").json()["revision"] == UPGRADE_REVISION
+        assert _task_title(old_pods[0], headers, task) == "outlive the upgrade"
+        new_pods = rolling_update(node, (install, old_pods), (upgrade, next_image), service)
+        served_during_rollout = len(load.outcomes)
+        time.sleep(0.5)  # and the new pods alone serve for a moment
+    assert load.failures() == [], f"{len(load.failures())} of {len(load.outcomes)} failed"
+    assert served_during_rollout >= 100, "the load was not steady"
+    assert load.served_by() == {pod.name for pod in [*old_pods, *new_pods]}
+    assert all(pod.process.returncode == 0 for pod in old_pods)
 
+    new_pod = new_pods[0]
+    assert new_pod.wait_for_probe("readiness").json()["revision"] == UPGRADE_REVISION
     assert _task_title(new_pod, headers, task) == "outlive the upgrade"
     assert database_roles(admin_url, database) == ({OWNER_ROLE}, {APP_ROLE})  # the new table too
     _assert_alerts_use_real_series(upgrade, new_pod, headers)
-    _drain(upgrade, new_pod)
+    for pod in new_pods:
+        _drain(upgrade, pod)
 
 
 def _psql_folder() -> Path:
