@@ -14,8 +14,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
+from app.core.database_causes import database_cause
 from app.core.logging import get_logger
-from app.db.causes import database_cause
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://groundwork.dev/problems/"
@@ -247,7 +247,7 @@ def internal_error_response(request: Request) -> JSONResponse:
 
 
 def database_error_name(error: Exception) -> str:
-    """Name the cause of a database error, for logs and 503 reasons (`app.db.causes`)."""
+    """Name the cause of a database error, for logs and 503 reasons (`app.core.database_causes`)."""
     return database_cause(error).phrase
 
 

@@ -112,7 +112,7 @@ async def advisory_lock(
 async def wait_for_database(url: URL, wait_seconds: float) -> None:
     """Retry connecting until the database accepts the connection or `wait_seconds` pass.
 
-    Every attempt and the final error name the cause (`app.db.causes`): a database that
+    Every attempt and the final error name the cause (`app.core.database_causes`): a database that
     answers "password authentication failed" is not one that did not answer.
 
     Raises:
