@@ -458,11 +458,6 @@ def test_migration_job_reads_only_what_exists_at_its_hook(
                 if secret is not None and job_phases:
                     assert job_phases <= hook_phases(secret), (secret_name, job_phases)
                     assert hook_weight(secret) < hook_weight(job)
-        if job_phases:
-            assert (
-                "serviceAccountName" not in pod
-                or release.find("ServiceAccount", pod["serviceAccountName"]) is None
-            )
 
 
 def test_hook_order_per_database_mode(releases: dict[str, Release], render: Render) -> None:
