@@ -14,6 +14,7 @@ from tests.chart.conftest import Render
 from tests.chart.kube import (
     Manifest,
     Release,
+    RenderError,
     delete_policies,
     hook_phases,
     hook_weight,
@@ -109,3 +110,13 @@ def test_without_created_accounts_the_job_uses_the_named_one_or_default(
         assert release.all("ServiceAccount") == []
         assert _account_name(release.migration) == expected
         assert release.server["spec"]["template"]["spec"]["serviceAccountName"] == expected
+
+
+def test_the_chart_account_may_not_take_the_migration_accounts_name(render: Render) -> None:
+    values = merge(
+        VALUE_SETS["external-chart-secret"], {"serviceAccount": {"name": MIGRATION_ACCOUNT}}
+    )
+    with pytest.raises(RenderError, match="is the migration Job's own account"):
+        render(values)
+    renamed = merge(values, {"serviceAccount": {"name": "gw-api"}})
+    assert _account_name(render(renamed).migration) == MIGRATION_ACCOUNT
