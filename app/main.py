@@ -50,7 +50,7 @@ async def _check_database(database: Database) -> None:
     reconnects when the database returns.
     """
     try:
-        async with database.engine.connect() as connection:
+        async with database.single_statement() as connection:
             bypasses_rls, owns_tables = await role_risks(connection)
     except SQLAlchemyError as error:
         logger.warning("database_unavailable_at_startup", error=database_error_name(error))

@@ -11,10 +11,12 @@ from sqlalchemy import text
 
 from app.core.config import LogFormat, Settings
 from app.core.logging import configure_logging
+from app.db.connection import Statement
 from app.main import create_app
 from tests.support import assert_problem
 
 USER_DATA = "ada-private-8f3k@example.com"
+DIVISION_BY_ZERO = Statement.of(text("SELECT 1 / 0 WHERE :email <> ''"))
 
 
 @pytest.fixture
@@ -25,7 +27,7 @@ async def failing_query_client(database, identity_settings):
 
     async def divide(request: Request) -> None:
         async with request.app.state.database.transaction() as connection:
-            await connection.execute(text("SELECT 1 / 0 WHERE :email <> ''"), {"email": USER_DATA})
+            await connection.fetch_all(DIVISION_BY_ZERO, {"email": USER_DATA})
 
     app.add_api_route("/divide", divide, include_in_schema=False)
     async with (

@@ -1,4 +1,11 @@
-"""The process's database: one async engine (one pool), explicit transactions, readiness."""
+"""The process's database: one connection pool, explicit transactions, readiness.
+
+SQLAlchemy's engine makes and keeps the pool (sizes, timeouts, recycling, pings, the pool
+metrics' events) and connects on demand, so a failed connection names its cause in the request
+that needed it. Statements skip the engine: `app.db.connection.Connection` runs them on the
+pooled psycopg connection, which stays in autocommit mode; a transaction is psycopg's explicit
+BEGIN and COMMIT.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,17 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
+import psycopg
 from sqlalchemy import event, text
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import Pool
+from sqlalchemy.util import greenlet_spawn
 
 from app.core.config import Settings
+from app.db.connection import Connection, Statement, as_dbapi_error
 from app.db.pool_metrics import instrument_pool, track_connection_wait
 
 # A pooled connection idle this long is tested before reuse (when pre-ping is off).
@@ -54,9 +65,15 @@ def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncE
         # Bound values are user data: error messages (and so the 500's log) show the SQL only.
         hide_parameters=True,
     )
+    event.listen(engine.sync_engine, "connect", _autocommit)
     if not settings.db_pool_pre_ping:
         ping_idle_connections(engine, IDLE_PING_AFTER_SECONDS)
     return engine
+
+
+def _autocommit(dbapi_connection: Any, _: Any) -> None:
+    # Statements outside `Database.transaction()` commit on their own, with no BEGIN first.
+    dbapi_connection.autocommit = True
 
 
 def ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
@@ -90,13 +107,25 @@ def ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
 
 
 @asynccontextmanager
-async def _checked_out(engine: AsyncEngine) -> AsyncGenerator[AsyncConnection, None]:
-    with track_connection_wait():
-        connection = await engine.connect()
+async def _lent(pool: Pool) -> AsyncGenerator[Connection, None]:
+    """Check a connection out of `pool` for the block; a broken one is discarded after it."""
     try:
-        yield connection
+        with track_connection_wait():
+            pooled = await greenlet_spawn(pool.connect)
+    except psycopg.Error as error:
+        raise as_dbapi_error(error) from error
+    driver = cast(psycopg.AsyncConnection[Any], pooled.driver_connection)  # set while lent
+    try:
+        yield Connection(driver)
+    except BaseException:
+        if driver.broken or driver.closed:
+            pooled.invalidate()
+        raise
     finally:
-        await connection.close()
+        await greenlet_spawn(pooled.close)
+
+
+_SCHEMA_REVISION = Statement.of(text("SELECT version_num FROM alembic_version"))
 
 
 class Database:
@@ -110,24 +139,22 @@ class Database:
         self._health_engine = create_engine(settings, pool_size=1)
         self._health_timeout = settings.db_health_timeout
         self._health_check: asyncio.Future[str | None] | None = None
-        # Same pool; the connection is in autocommit only while checked out for one statement.
-        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
-    async def single_statement(self) -> AsyncGenerator[AsyncConnection, None]:
-        """Lend a connection for one statement, atomic on its own, outside an explicit transaction.
+    async def single_statement(self) -> AsyncGenerator[Connection, None]:
+        """Lend a connection for statements that each commit on their own (no transaction).
 
         Skipping BEGIN and COMMIT saves two round trips; transaction-local settings last for
-        that one statement.
+        one statement.
 
         Yields:
             A connection in autocommit mode.
         """
-        async with _checked_out(self._autocommit_engine) as connection:
+        async with _lent(self.engine.sync_engine.pool) as connection:
             yield connection
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncGenerator[AsyncConnection, None]:
+    async def transaction(self) -> AsyncGenerator[Connection, None]:
         """Run a unit of work in one transaction: commit on success, roll back on error.
 
         Row-level security sees no acting user until the transaction sets one
@@ -136,8 +163,12 @@ class Database:
         Yields:
             A connection inside the open transaction.
         """
-        async with _checked_out(self.engine) as connection, connection.begin():
-            yield connection
+        async with _lent(self.engine.sync_engine.pool) as connection:
+            try:
+                async with connection.driver.transaction():
+                    yield connection
+            except psycopg.Error as error:  # BEGIN or COMMIT failed
+                raise as_dbapi_error(error) from error
 
     async def schema_revision(self) -> str | None:
         """Return the applied Alembic revision, bounded by the health timeout.
@@ -155,10 +186,10 @@ class Database:
     async def _read_schema_revision(self) -> str | None:
         async with (
             asyncio.timeout(self._health_timeout),
-            self._health_engine.connect() as connection,
+            _lent(self._health_engine.sync_engine.pool) as connection,
         ):
-            result = await connection.execute(text("SELECT version_num FROM alembic_version"))
-            return result.scalar_one_or_none()
+            row = await connection.fetch_one(_SCHEMA_REVISION)
+            return None if row is None else str(row["version_num"])
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -1,45 +1,42 @@
 """Generic data access shared by every domain repository: keyset pages and versioned writes.
 
-Statements are SQLAlchemy Core over the SQLModel tables and return rows as plain dicts, which
-the read schemas validate directly: a request is one statement or one short transaction, so the
-ORM's identity map and unit of work would cost CPU without buying anything.
+Statements are SQLAlchemy Core over the SQLModel tables, compiled once per shape (which
+columns, which filters) and run by `app.db.connection.Connection`; rows come back as plain
+dicts, which the read schemas validate directly. A request is one statement or one short
+transaction, so the ORM's identity map and unit of work would cost CPU without buying anything.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Hashable, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, Generic, TypeVar
 
 from psycopg import errors as pg_errors
-from sqlalchemy import ColumnElement, CursorResult, Table, delete, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ClauseElement
 
 from app.core.conditional import Precondition
 from app.core.errors import ConflictError, NotFoundError, PreconditionFailedError
 from app.db.base import EntityBase, utc_now
+from app.db.connection import Connection, Record, Statement
 
 EntityT = TypeVar("EntityT", bound=EntityBase)
 
-Record = dict[str, Any]
-
-
-def records(result: CursorResult[Any]) -> list[Record]:
-    """Return every row of `result` as a dict of column name to value.
-
-    Pydantic validates a dict about three times faster than a `RowMapping`, which it reads
-    through the generic mapping protocol; on a page of 50 rows that is a quarter millisecond.
-    """
-    columns = tuple(result.keys())
-    return [dict(zip(columns, row, strict=True)) for row in result]
-
-
-def first_record(result: CursorResult[Any]) -> Record | None:
-    """Return the first row of `result` as a dict, or None when there is none."""
-    rows = records(result)
-    return rows[0] if rows else None
+__all__ = ["MissingReferenceError", "Record", "Repository"]
 
 
 class MissingReferenceError(NotFoundError):
@@ -49,50 +46,70 @@ class MissingReferenceError(NotFoundError):
 class Repository(Generic[EntityT]):
     """Data access for one table. Subclasses set `model` and the names in messages.
 
-    Every statement is limited to `scope` (such as the owner), so a repository built for one
-    owner cannot touch another owner's rows even where row-level security is not in force.
+    Every statement is limited to the `scope_columns` (such as the owner) at the values the
+    repository is built with, so a repository built for one owner cannot touch another
+    owner's rows even where row-level security is not in force.
     """
 
     model: ClassVar[type[Any]]
     entity_name: ClassVar[str]
     duplicate_message: ClassVar[str]
+    # The columns every statement is limited to, such as the owner; values at construction.
+    scope_columns: ClassVar[tuple[str, ...]] = ()
+    _statements: ClassVar[dict[Hashable, Statement]]
 
-    def __init__(self, connection: AsyncConnection, *scope: ColumnElement[bool]) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._statements = {}
+
+    def __init__(self, connection: Connection, *scope_values: object) -> None:
         self.connection = connection
-        self.scope = scope
+        self.scope = dict(zip(self._scope_names(), scope_values, strict=True))
 
-    @property
-    def table(self) -> Table:
+    @classmethod
+    def table(cls) -> Table:
         """The model's table."""
-        table: Table = self.model.__table__
+        table: Table = cls.model.__table__
         return table
 
     async def get(self, entity_id: uuid.UUID) -> Record | None:
         """Return the row with `entity_id`, or None."""
-        result = await self.connection.execute(
-            select(self.table).where(self.table.c.id == entity_id, *self.scope)
-        )
-        return first_record(result)
+        statement = self._statement(("get",), lambda: select(self.table()).where(*self._by_id()))
+        return await self.connection.fetch_one(statement, {**self.scope, "id": entity_id})
 
     async def page(
-        self, *criteria: ColumnElement[bool], after: uuid.UUID | None, limit: int
+        self, *, equal_to: dict[str, object] | None = None, after: uuid.UUID | None, limit: int
     ) -> Sequence[Record]:
         """Return up to `limit + 1` rows ordered by id, starting after the cursor.
 
         The extra row tells the caller whether another page follows. UUIDv7 ids are
         time-ordered and indexed, so every page costs the same: an index range scan from
         the cursor, never an OFFSET that reads and discards earlier rows.
+
+        Args:
+            equal_to: Only rows whose columns have these values.
+            after: The id of the previous page's last row, if any.
+            limit: Rows per page.
         """
-        statement = (
-            select(self.table)
-            .where(*self.scope, *criteria)
-            .order_by(self.table.c.id)
-            .limit(limit + 1)
+        filters = equal_to or {}
+        shape = ("page", tuple(filters), after is not None)
+
+        def build() -> ClauseElement:
+            columns = self.table().c
+            criteria = [
+                *self._scope(),
+                *(columns[name] == bindparam(f"eq_{name}") for name in filters),
+            ]
+            if after is not None:
+                criteria.append(columns.id > bindparam("after"))
+            return (
+                select(self.table()).where(*criteria).order_by(columns.id).limit(bindparam("limit"))
+            )
+
+        values = {**self.scope, **{f"eq_{name}": value for name, value in filters.items()}}
+        return await self.connection.fetch_all(
+            self._statement(shape, build), {**values, "after": after, "limit": limit + 1}
         )
-        if after is not None:
-            statement = statement.where(self.table.c.id > after)
-        result = await self.connection.execute(statement)
-        return records(result)
 
     async def add(self, entity: EntityT) -> Record:
         """Insert `entity` (its id and timestamps are set by the model) and return the row.
@@ -101,10 +118,20 @@ class Repository(Generic[EntityT]):
             ConflictError: A unique constraint is violated.
             MissingReferenceError: A foreign key names a row that does not exist.
         """
-        statement = insert(self.table).values(entity.model_dump()).returning(*self.table.c)
+        values = entity.model_dump()
+        statement = self._statement(
+            ("add", tuple(values)),
+            lambda: (
+                insert(self.table())
+                .values({name: bindparam(name) for name in values})
+                .returning(*self.table().c)
+            ),
+        )
         with self._integrity_errors_as_domain_errors():
-            result = await self.connection.execute(statement)
-        return records(result)[0]
+            row = await self.connection.fetch_one(statement, values)
+        if row is None:  # INSERT ... RETURNING returns the row it inserted
+            raise RuntimeError("the insert returned no row")
+        return row
 
     async def update(
         self, entity_id: uuid.UUID, changes: dict[str, Any], precondition: Precondition
@@ -124,16 +151,36 @@ class Repository(Generic[EntityT]):
             PreconditionFailedError: The row exists at a version `precondition` rejects.
             ConflictError: The change violates a unique constraint.
         """
-        columns = self.table.c
-        statement = (
-            update(self.table)
-            .where(columns.id == entity_id, *self.scope, *self._accepted(precondition))
-            .values(**changes, version=columns.version + 1, updated_at=utc_now())
-            .returning(*columns)
-        )
+        checks_version = precondition.versions is not None
+
+        def build() -> ClauseElement:
+            columns = self.table().c
+            return (
+                update(self.table())
+                .where(*self._by_id(), *self._version_check(checks_version))
+                .values(
+                    {
+                        **{name: bindparam(f"set_{name}") for name in changes},
+                        "version": columns.version + 1,
+                        "updated_at": bindparam("set_updated_at"),
+                    }
+                )
+                .returning(*columns)
+            )
+
+        values = {f"set_{name}": value for name, value in changes.items()}
+        statement = self._statement(("update", tuple(changes), checks_version), build)
         with self._integrity_errors_as_domain_errors():
-            result = await self.connection.execute(statement)
-        row = first_record(result)
+            row = await self.connection.fetch_one(
+                statement,
+                {
+                    **self.scope,
+                    **values,
+                    "id": entity_id,
+                    "set_updated_at": utc_now(),
+                    "versions": self._versions(precondition),
+                },
+            )
         if row is None:
             await self._fail_unless_missing(entity_id, precondition)
         return row
@@ -144,21 +191,51 @@ class Repository(Generic[EntityT]):
         Raises:
             PreconditionFailedError: The row exists at a version `precondition` rejects.
         """
-        statement = (
-            delete(self.table)
-            .where(self.table.c.id == entity_id, *self.scope, *self._accepted(precondition))
-            .returning(self.table.c.id)
+        checks_version = precondition.versions is not None
+        statement = self._statement(
+            ("delete", checks_version),
+            lambda: (
+                delete(self.table())
+                .where(*self._by_id(), *self._version_check(checks_version))
+                .returning(self.table().c.id)
+            ),
         )
-        result = await self.connection.execute(statement)
-        if result.scalar_one_or_none() is not None:
+        deleted = await self.connection.fetch_one(
+            statement,
+            {**self.scope, "id": entity_id, "versions": self._versions(precondition)},
+        )
+        if deleted is not None:
             return True
         await self._fail_unless_missing(entity_id, precondition)
         return False
 
-    def _accepted(self, precondition: Precondition) -> list[ColumnElement[bool]]:
-        if precondition.versions is None:
+    @classmethod
+    def _statement(cls, shape: Hashable, build: Callable[[], ClauseElement]) -> Statement:
+        statement = cls._statements.get(shape)
+        if statement is None:
+            statement = cls._statements[shape] = Statement.of(build())
+        return statement
+
+    @classmethod
+    def _scope_names(cls) -> list[str]:
+        return [f"scope_{name}" for name in cls.scope_columns]
+
+    def _scope(self) -> list[ColumnElement[bool]]:
+        columns = self.table().c
+        return [columns[name] == bindparam(f"scope_{name}") for name in self.scope_columns]
+
+    def _by_id(self) -> list[ColumnElement[bool]]:
+        return [self.table().c.id == bindparam("id"), *self._scope()]
+
+    def _version_check(self, checks_version: bool) -> list[ColumnElement[bool]]:
+        if not checks_version:
             return []
-        return [self.table.c.version.in_(sorted(precondition.versions))]
+        versions = bindparam("versions", type_=ARRAY(BigInteger))
+        return [self.table().c.version == any_(versions)]
+
+    @staticmethod
+    def _versions(precondition: Precondition) -> list[int] | None:
+        return None if precondition.versions is None else sorted(precondition.versions)
 
     async def _fail_unless_missing(self, entity_id: uuid.UUID, precondition: Precondition) -> None:
         # A missing row is a 404 whatever the precondition says (RFC 9110, section 13.2.1).

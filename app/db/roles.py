@@ -8,7 +8,8 @@ row. After each migration run the owner grants the runtime role exactly what the
 from __future__ import annotations
 
 from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db import connection as pooled
 
 # Rows of every table, read-only access to the migration history (readiness reads it), and
 # the functions the policies and the caller lookup use. Default privileges cover tables a
@@ -24,14 +25,16 @@ _GRANTS = (
 )
 
 # Whether the connected role could switch row-level security off or read past it.
-ROLE_RISKS = text(
-    """
+ROLE_RISKS = pooled.Statement.of(
+    text(
+        """
     SELECT r.rolsuper OR r.rolbypassrls AS bypasses_rls,
            EXISTS (SELECT 1 FROM pg_class c
                    WHERE c.relowner = r.oid AND c.relkind IN ('r', 'p')
                      AND c.relnamespace = current_schema()::regnamespace) AS owns_tables
     FROM pg_roles r WHERE r.rolname = current_user
     """
+    )
 )
 
 
@@ -51,7 +54,9 @@ def grant_runtime_privileges(connection: Connection, role: str) -> None:
         connection.execute(text(grant.format(**names)))
 
 
-async def role_risks(connection: AsyncConnection) -> tuple[bool, bool]:
+async def role_risks(connection: pooled.Connection) -> tuple[bool, bool]:
     """Return whether the connected role bypasses row-level security, and whether it owns tables."""
-    row = (await connection.execute(ROLE_RISKS)).one()
-    return bool(row.bypasses_rls), bool(row.owns_tables)
+    row = await connection.fetch_one(ROLE_RISKS)
+    if row is None:  # current_user always has a row in pg_roles
+        raise RuntimeError("the connected role is missing from pg_roles")
+    return bool(row["bypasses_rls"]), bool(row["owns_tables"])

@@ -7,10 +7,8 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from app.db.connection import Connection, Record
 from app.db.database import Database
-from app.db.repository import Record
 from app.identity.errors import AccountDeactivatedError
 from app.identity.repository import act_as_caller
 from app.identity.tokens import Principal
@@ -54,7 +52,7 @@ async def resolve(database: Database, principal: Principal) -> AuthSubject:
 @asynccontextmanager
 async def acting_as(
     database: Database, principal: Principal
-) -> AsyncGenerator[tuple[AsyncConnection, AuthSubject], None]:
+) -> AsyncGenerator[tuple[Connection, AuthSubject], None]:
     """Open a transaction whose every statement acts as `principal` under row-level security.
 
     Commit on success, roll back on error, like `Database.transaction()`.

@@ -285,12 +285,7 @@ def main() -> int:
             oidc_issuer=provider.issuer,
             oidc_audience=AUDIENCE,
         )
-        tokens = {
-            client.client_id: client_credentials_token(
-                provider, client.client_id, CLIENT_SECRET, SCOPE
-            )
-            for client in provider.clients
-        }
+        tokens = caller_tokens(provider)
         say(f"OpenID Provider on {provider.issuer}; {len(tokens)} callers have a token")
         verification = measure_verification(
             identity, tokens[subject_of(0)], config.verify_runs, VERIFY_WARMUP
@@ -300,18 +295,9 @@ def main() -> int:
             f" (joserfc alone {verification.joserfc_us:.1f} us)"
         )
         say(f"PostgreSQL 18 in {scratch}; migrating and seeding")
-        database = start_database(scratch / "postgres", preload=(EXTENSION,))
-        cleanup.callback(database.server.stop)
-        migrate(database)
-        seed_started = time.monotonic()
-        data = seed(
-            database.admin_url,
-            config.seed_users,
-            config.seed_tasks,
-            provider.issuer,
-            config.callers,
+        database, data, seed_seconds = seeded_database(
+            cleanup, scratch / "postgres", config, provider.issuer, preload=(EXTENSION,)
         )
-        seed_seconds = time.monotonic() - seed_started
         say(
             f"seeded {data.users:,} users and {data.total_tasks:,} tasks in {seed_seconds:.1f} s"
             f" (big user: {data.big_user_tasks:,} tasks)"
@@ -366,6 +352,30 @@ def main() -> int:
     path = write_report(report, config.results_dir, started)
     print(f"\nResults: {path}")
     return 0
+
+
+def caller_tokens(provider: DevIdentityProvider) -> dict[str, str]:
+    """A client-credentials token for each of the provider's clients, by client id (subject)."""
+    return {
+        client.client_id: client_credentials_token(provider, client.client_id, CLIENT_SECRET, SCOPE)
+        for client in provider.clients
+    }
+
+
+def seeded_database(
+    cleanup: ExitStack,
+    data_dir: Path,
+    config: BenchConfig,
+    issuer: str,
+    preload: tuple[str, ...] = (),
+) -> tuple[BenchDatabase, SeededData, float]:
+    """Start PostgreSQL 18 (stopped by `cleanup`), migrate, seed; return seconds spent seeding."""
+    database = start_database(data_dir, preload=preload)
+    cleanup.callback(database.server.stop)
+    migrate(database)
+    started = time.monotonic()
+    data = seed(database.admin_url, config.seed_users, config.seed_tasks, issuer, config.callers)
+    return database, data, time.monotonic() - started
 
 
 def say(message: str) -> None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import col
-
+from app.db.connection import Connection
 from app.db.repository import Repository
 from app.modules.task.models import Task
 
@@ -17,6 +15,7 @@ class TaskRepository(Repository[Task]):
     model = Task
     entity_name = "task"
     duplicate_message = "the task already exists"
+    scope_columns = ("user_id",)
 
-    def __init__(self, connection: AsyncConnection, owner_id: uuid.UUID) -> None:
-        super().__init__(connection, col(Task.user_id) == owner_id)
+    def __init__(self, connection: Connection, owner_id: uuid.UUID) -> None:
+        super().__init__(connection, owner_id)

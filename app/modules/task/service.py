@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from sqlmodel import col
-
 from app.core.conditional import Precondition
 from app.core.errors import NotFoundError
 from app.core.schemas import Page, page_of
@@ -41,10 +39,10 @@ class TaskService:
         limit: int,
     ) -> Page[TaskRead]:
         """Return one page of the caller's tasks in creation order, optionally by status."""
-        criteria = [] if status is None else [col(Task.status) == status]
+        equal_to: dict[str, object] = {} if status is None else {"status": status}
         async with acting_as(self.database, caller) as (connection, subject):
             tasks = await TaskRepository(connection, subject.user_id).page(
-                *criteria, after=after, limit=limit
+                equal_to=equal_to, after=after, limit=limit
             )
         return page_of(TaskRead, tasks, limit)
 
