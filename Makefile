@@ -141,6 +141,31 @@ APT_PACKAGES += podman runc debootstrap
 image-test: install system-packages tools ## Build the image and run it read-only and non-root (also in make test)
 	$(RUN) pytest tests/image $(PYTEST_ARGS)
 
+# ---- Compose: compose.yaml, compose/ ----------------------------------------------------------
+# tests/compose runs compose.yaml with the pinned podman-compose (a dev dependency) on the image
+# test's stand-in base, with service names resolved by CNI's dnsname plugin, and validates it
+# against the Compose Specification's JSON schema, taken from a pinned check-jsonschema wheel.
+APT_PACKAGES += golang-github-containernetworking-plugin-dnsname
+COMPOSE_SCHEMA := .cache/compose/compose-spec.json
+COMPOSE_SCHEMA_WHEEL := check-jsonschema==0.39.0
+COMPOSE_SCHEMA_WHEEL_SHA256 := 14ce5c94871c551268ea948ffe21e9f1464dc48fb20bf9a4c13deeaaf756cf9b
+TEST_TOOLS += compose-schema
+
+$(COMPOSE_SCHEMA):
+	python3 -m tests.compose.install_schema --requirement '$(COMPOSE_SCHEMA_WHEEL)' \
+		--sha256 $(COMPOSE_SCHEMA_WHEEL_SHA256) --dest $@
+
+.PHONY: compose-schema
+compose-schema: $(COMPOSE_SCHEMA)
+
+.PHONY: compose-secrets
+compose-secrets: ## Write the password files compose.yaml reads (compose/secrets/), each only if missing
+	compose/make-secrets.sh
+
+.PHONY: compose-test
+compose-test: install system-packages tools compose-schema ## Run compose.yaml with podman-compose: up, round trip, restart, down and up (also in make test)
+	$(RUN) pytest tests/compose $(PYTEST_ARGS)
+
 # ---- Benchmarks ------------------------------------------------------------------------------
 # The smoke test of the harness (tests/bench/) drives the servers with wrk too.
 APT_PACKAGES += wrk

@@ -14,14 +14,20 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 # The chart tests' fixtures: the real helm, and the chart rendered with some values.
 from tests.chart.conftest import helm, render  # noqa: F401
-from tests.image.podman import CACHE_DIR, CONTAINERS_CONF, REPORT, NetworkState, Podman
+from tests.image.podman import (
+    CACHE_DIR,
+    CONTAINERS_CONF,
+    REPORT,
+    BaseImage,
+    NetworkState,
+    Podman,
+)
 from tests.support import PROJECT_ROOT, require_tool, running_in_ci
 
 IMAGE = "localhost/groundwork:image-test"
@@ -33,14 +39,6 @@ TARBALL_LABEL = "org.groundwork.stand-in-tarball"
 HOW_TO_GET_PODMAN = "make system-packages installs podman, runc and debootstrap (Debian, as root)"
 # Test runs from several checkouts share the machine's image store: one at a time builds.
 STORE_LOCK = Path(tempfile.gettempdir()) / "groundwork-image-test.lock"
-
-
-@dataclass(frozen=True)
-class BaseImage:
-    """The image both Dockerfile stages start from, and the build arguments it needs."""
-
-    name: str
-    build_arguments: dict[str, str]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -119,18 +117,12 @@ def image(podman: Podman, base_image: BaseImage) -> Iterator[str]:
     """
     images_before = podman.image_ids()
     network_before = NetworkState.now()
-    build = [
-        "build", "--pull=never", "--network=host", "--tag", IMAGE,
-        "--build-arg", f"BASE_IMAGE={base_image.name}",
-        *(f"--build-arg={name}={value}" for name, value in base_image.build_arguments.items()),
-        str(PROJECT_ROOT),
-    ]  # fmt: skip
     try:
         started = time.monotonic()
-        podman(build[0], "--no-cache", *build[1:])
+        podman.build(IMAGE, PROJECT_ROOT, base_image, "--no-cache")
         cold = _since(started)
         started = time.monotonic()
-        podman(*build)
+        podman.build(IMAGE, PROJECT_ROOT, base_image)
         warm = _since(started)
         size = int(podman("image", "inspect", "--format", "{{.Size}}", IMAGE).stdout)
         REPORT.lines.append(

@@ -45,6 +45,41 @@ class ImageReport:
 REPORT = ImageReport()
 
 
+def run_tool(
+    command: list[str],
+    environment: Mapping[str, str],
+    *,
+    check: bool = True,
+    timeout: float = 600,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a container tool; on failure (with `check`), fail the test with its output's tail."""
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"{Path(command[0]).name} {' '.join(command[1:])} exited {result.returncode}:\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}",
+            pytrace=False,
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    """The image both Dockerfile stages start from, and the build arguments it needs."""
+
+    name: str
+    build_arguments: dict[str, str]
+
+
 @dataclass(frozen=True)
 class Podman:
     """The podman executable with the test's containers.conf."""
@@ -56,21 +91,33 @@ class Podman:
         self, *arguments: str, check: bool = True, timeout: float = 600
     ) -> subprocess.CompletedProcess[str]:
         """Run `podman ARGUMENTS`; on failure (with `check`), fail with its output."""
-        result = subprocess.run(
-            [self.executable, *arguments],
-            env={**os.environ, "CONTAINERS_CONF": str(self.containers_conf)},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            pytest.fail(
-                f"podman {' '.join(arguments)} exited {result.returncode}:\n"
-                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}",
-                pytrace=False,
-            )
-        return result
+        environment = {**os.environ, "CONTAINERS_CONF": str(self.containers_conf)}
+        return run_tool([self.executable, *arguments], environment, check=check, timeout=timeout)
+
+    def build(
+        self,
+        tag: str,
+        context: Path,
+        base: BaseImage,
+        *options: str,
+        dockerfile: Path | None = None,
+    ) -> None:
+        """Build `context` on `base`, never pulling: the base exists only in the local store.
+
+        Args:
+            tag: The image name to give the result.
+            context: The build context (its .dockerignore, or the Dockerfile's own, applies).
+            base: The `BASE_IMAGE` build argument and what building on it needs.
+            options: More `podman build` options, such as `--no-cache`.
+            dockerfile: The Dockerfile if not `context`/Dockerfile.
+        """
+        self(
+            "build", "--pull=never", "--network=host", "--tag", tag, *options,
+            *(["--file", str(dockerfile)] if dockerfile else []),
+            "--build-arg", f"BASE_IMAGE={base.name}",
+            *(f"--build-arg={name}={value}" for name, value in base.build_arguments.items()),
+            str(context),
+        )  # fmt: skip
 
     def image_ids(self) -> set[str]:
         """The IDs of every image in the store, intermediate layers included."""
