@@ -38,6 +38,8 @@ OIDC_IMAGE = "localhost/groundwork-dev-oidc:compose-test"
 POSTGRES_IMAGE = "localhost/groundwork-stand-in-postgres:18"
 STAND_IN_DIR = Path(__file__).resolve().parent / "postgres-stand-in"
 MAKE_SECRETS = PROJECT_ROOT / "compose" / "make-secrets.sh"
+# Set by the test's env file; the database shows it as the API's application_name.
+ENV_FILE_APP_NAME = "groundwork-compose-test"
 
 
 @dataclass(frozen=True)
@@ -124,19 +126,35 @@ def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The settings file the app containers get instead of a developer's own `.env`.
+
+    HOST and PORT are compose.yaml's to fix: here they lose, or the API would be unreachable.
+    """
+    file = tmp_path_factory.mktemp("compose") / "test.env"
+    file.write_text(f"APP_NAME={ENV_FILE_APP_NAME}\nHOST=127.0.0.1\nPORT=9\n")
+    return file
+
+
+@pytest.fixture(scope="module")
 def project(
     podman: Podman,  # noqa: F811
     compose_images: dict[str, str],
     published: Published,
     secrets_dir: Path,
+    env_file: Path,
 ) -> Iterator[ComposeProject]:
-    """The Compose project, not started; afterwards nothing of it is left, images aside."""
+    """The Compose project, not started; afterwards nothing of it is left, images aside.
+
+    `down --volumes` must remove all of it; whatever it leaves fails the test (and is removed).
+    """
     project = ComposeProject(
         podman,
         podman_compose_executable(),
         {
             **compose_images,
             "COMPOSE_TEST_SECRETS": str(secrets_dir),
+            "GROUNDWORK_ENV_FILE": str(env_file),
             "GROUNDWORK_HTTP_PORT": str(published.api),
             "GROUNDWORK_OIDC_PORT": str(published.oidc),
         },
@@ -147,7 +165,9 @@ def project(
         yield project
     finally:
         project("down", "--volumes", check=False)
+        left = project.leftovers()
         project.remove_everything()
         if removed := network_before.restore_podman_leftovers():
             REPORT.lines.append(f"removed podman network leftovers: {', '.join(removed)}")
         REPORT.lines.append(f"compose test: {time.monotonic() - REPORT.started:.1f} s in all")
+        assert not left, f"down --volumes left {left}"

@@ -22,6 +22,8 @@ TEST_OVERRIDE = Path(__file__).resolve().parent / "compose.test.yaml"
 PROJECT_NAME = "groundwork-compose-test"
 PROJECT_LABEL = f"io.podman.compose.project={PROJECT_NAME}"
 HEALTH_TIMEOUT_SECONDS = 120
+# compose.yaml's issuer unless OIDC_ISSUER is set: how containers reach the provider.
+DEFAULT_ISSUER = "http://oidc:8900"
 # Every layer of the test's builds carries the ID of the base it was built on: once the base
 # is rebuilt, the layers on the old one can never be a cache hit again and are removed.
 BASE_LABEL = "org.groundwork.compose-test.base"

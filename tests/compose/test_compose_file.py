@@ -19,7 +19,7 @@ import yaml
 from jsonschema.validators import validator_for
 
 from tests.chart.conftest import Render, helm, render  # noqa: F401
-from tests.compose.project import COMPOSE_FILE, TEST_OVERRIDE, compose_file
+from tests.compose.project import COMPOSE_FILE, DEFAULT_ISSUER, TEST_OVERRIDE, compose_file
 from tests.support import PROJECT_ROOT, running_in_ci
 
 SCHEMA = PROJECT_ROOT / ".cache" / "compose" / "compose-spec.json"
@@ -78,6 +78,16 @@ def test_migrations_run_once_before_the_api_starts() -> None:
     assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
     conditions = {name: dep["condition"] for name, dep in services["api"]["depends_on"].items()}
     assert conditions == {"db": "service_healthy", "migrate": "service_completed_successfully"}
+
+
+def test_the_api_trusts_the_issuer_the_provider_signs_with() -> None:
+    services = compose_file()["services"]
+    issuer = f"${{OIDC_ISSUER:-{DEFAULT_ISSUER}}}"
+    audience = services["oidc"]["environment"]["OIDC_AUDIENCE"]
+
+    assert services["api"]["environment"]["OIDC_ISSUER"] == issuer
+    assert services["oidc"]["environment"]["OIDC_ISSUER"] == issuer
+    assert services["api"]["environment"]["OIDC_AUDIENCE"] == audience
 
 
 def test_no_password_is_written_in_the_file() -> None:

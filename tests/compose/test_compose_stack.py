@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.compose.conftest import Published
-from tests.compose.project import PROJECT_NAME, REPORT, ComposeProject, compose_file
+from tests.compose.conftest import ENV_FILE_APP_NAME, Published
+from tests.compose.project import DEFAULT_ISSUER, PROJECT_NAME, REPORT, ComposeProject
 
 pytestmark = pytest.mark.slow
 
@@ -97,8 +97,7 @@ def test_an_authenticated_round_trip_through_the_published_ports(scenario: Scena
     assert response.status_code == 200, response.text
     scenario.token = response.json()["access_token"]
     # Asked for on the host's port, signed with the issuer the API trusts inside the network.
-    issuer = compose_file()["services"]["api"]["environment"]["OIDC_ISSUER"]
-    assert payload(scenario.token)["iss"] == issuer.removeprefix("${OIDC_ISSUER:-").rstrip("}")
+    assert payload(scenario.token)["iss"] == DEFAULT_ISSUER
 
     assert httpx.get(f"{scenario.api}{TASKS}", timeout=10).status_code == 401
     created = httpx.post(
@@ -111,6 +110,15 @@ def test_an_authenticated_round_trip_through_the_published_ports(scenario: Scena
     assert [task["id"] for task in listed.json()["items"]] == [scenario.task["id"]]
 
 
+def psql(project: ComposeProject, query: str) -> list[str]:
+    """Rows of `query` in the app database, as the superuser over the db container's socket."""
+    return project.podman(
+        "exec", "--user", "postgres", project.container("db"),
+        "psql", "--no-psqlrc", "--tuples-only", "--no-align", "--field-separator=,",
+        "--username=postgres", "--dbname=groundwork", "--command", query,
+    ).stdout.split()  # fmt: skip
+
+
 def test_the_runtime_role_owns_nothing_and_bypasses_nothing(project: ComposeProject) -> None:
     query = (
         "SELECT r.rolname, r.rolsuper, r.rolbypassrls, count(c.oid) FROM pg_roles r"
@@ -118,16 +126,21 @@ def test_the_runtime_role_owns_nothing_and_bypasses_nothing(project: ComposeProj
         " AND c.relnamespace = 'public'::regnamespace"
         " WHERE r.rolname IN ('groundwork', 'groundwork_app') GROUP BY 1, 2, 3 ORDER BY 1"
     )
-    rows = project.podman(
-        "exec", "--user", "postgres", project.container("db"),
-        "psql", "--no-psqlrc", "--tuples-only", "--no-align", "--field-separator=,",
-        "--username=postgres", "--dbname=groundwork", "--command", query,
-    ).stdout.split()  # fmt: skip
+    rows = psql(project, query)
 
     owner, runtime = (row.split(",") for row in rows)
     assert owner[:3] == ["groundwork", "f", "f"]
     assert int(owner[3]) > 0
     assert runtime == ["groundwork_app", "f", "f", "0"]
+
+
+def test_settings_from_the_env_file_reach_the_api(project: ComposeProject) -> None:
+    names = psql(
+        project,
+        "SELECT DISTINCT application_name FROM pg_stat_activity WHERE usename = 'groundwork_app'",
+    )
+
+    assert names == [ENV_FILE_APP_NAME]
 
 
 def test_a_restarted_api_finds_the_data(project: ComposeProject, scenario: Scenario) -> None:
