@@ -3,16 +3,18 @@
 It runs the SQL the application ran before it had identity (a single read in autocommit,
 everything else in one transaction, the row-level security setting on task routes, keyset
 pages of `limit + 1` rows) and returns the rows as JSON, with nothing around it: no ORM, no
-middleware, no metrics, no logging, no problem details, and no authentication: it takes the
-user from the path and never reads the `Authorization` header that the benchmark sends it too.
-What the application loses to it is what the foundation costs, token verification included.
+middleware, no metrics, no logging, no problem details. It verifies the bearer token with the
+same joserfc calls as the application (keys fetched once at startup from the provider's JWKS),
+so the ratio compares framework and data-layer costs, not authentication; it takes the user
+from the path, not from the token.
 
 The users table has row-level security now, so the one-user read sets the acting user too,
 in the same round trip: two statements in one simple query, which PostgreSQL runs as one
 implicit transaction.
 
-Settings: `BASELINE_DATABASE_URL`, and pool bounds `BASELINE_POOL_MIN`, `BASELINE_POOL_MAX`,
-`BASELINE_POOL_TIMEOUT` (the harness copies the application's defaults).
+Settings: `BASELINE_DATABASE_URL`, `OIDC_ISSUER`, `OIDC_AUDIENCE`, and pool bounds
+`BASELINE_POOL_MIN`, `BASELINE_POOL_MAX`, `BASELINE_POOL_TIMEOUT` (the harness copies the
+application's defaults).
 """
 
 from __future__ import annotations
@@ -24,11 +26,17 @@ from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query, Request
+import httpx
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
+
+from tests.bench.tokens import claims_registry
 
 USER_COLUMNS = "id, version, created_at, updated_at, issuer, subject, email, full_name, is_active"
 TASK_COLUMNS = "id, version, created_at, updated_at, user_id, title, description, status, due_date"
@@ -48,13 +56,35 @@ async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
     )
     await pool.open()
     app.state.pool = pool
+    app.state.keys = await provider_keys(os.environ["OIDC_ISSUER"])
+    app.state.claims = claims_registry(os.environ["OIDC_ISSUER"], os.environ["OIDC_AUDIENCE"])
     try:
         yield
     finally:
         await pool.close()
 
 
+async def provider_keys(issuer: str) -> KeySet:
+    """Fetch the provider's signing keys once, through its discovery document."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        discovery = (await client.get(f"{issuer}/.well-known/openid-configuration")).json()
+        return KeySet.import_key_set((await client.get(discovery["jwks_uri"])).json())
+
+
+async def verified_bearer(request: Request) -> None:
+    """Verify the request's bearer token (signature, then claims), or answer 401."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        raise HTTPException(status_code=401)
+    try:
+        claims = jwt.decode(token, request.app.state.keys, algorithms=["RS256"]).claims
+        request.app.state.claims.validate(claims)
+    except (JoseError, ValueError) as error:
+        raise HTTPException(status_code=401) from error
+
+
 app = FastAPI(lifespan=lifespan)
+api = APIRouter(dependencies=[Depends(verified_bearer)])
 
 
 class TaskIn(BaseModel):
@@ -102,7 +132,7 @@ async def readiness(request: Request) -> dict[str, Any]:
     return {"status": "ok", "revision": found(row)["version_num"]}
 
 
-@app.get("/api/v1/users/{user_id}")
+@api.get("/api/v1/users/{user_id}")
 async def get_user(request: Request, user_id: uuid.UUID) -> DictRow:
     """Return one user row."""
     # Without parameters psycopg sends the simple query protocol, which runs several statements;
@@ -117,7 +147,7 @@ async def get_user(request: Request, user_id: uuid.UUID) -> DictRow:
         return found(await cursor.fetchone())
 
 
-@app.get("/api/v1/users/{user_id}/tasks")
+@api.get("/api/v1/users/{user_id}/tasks")
 async def list_tasks(
     request: Request,
     user_id: uuid.UUID,
@@ -141,7 +171,7 @@ async def list_tasks(
     return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
 
 
-@app.get("/api/v1/users/{user_id}/tasks/{task_id}")
+@api.get("/api/v1/users/{user_id}/tasks/{task_id}")
 async def get_task(request: Request, user_id: uuid.UUID, task_id: uuid.UUID) -> DictRow:
     """Return one task row, acting as its owner like the other task routes."""
     async with transaction(request) as db:
@@ -152,7 +182,7 @@ async def get_task(request: Request, user_id: uuid.UUID, task_id: uuid.UUID) -> 
         return found(await cursor.fetchone())
 
 
-@app.post("/api/v1/users/{user_id}/tasks", status_code=201)
+@api.post("/api/v1/users/{user_id}/tasks", status_code=201)
 async def create_task(request: Request, user_id: uuid.UUID, task: TaskIn) -> DictRow:
     """Insert a task and return its row."""
     async with transaction(request) as db:
@@ -166,7 +196,7 @@ async def create_task(request: Request, user_id: uuid.UUID, task: TaskIn) -> Dic
         return found(await cursor.fetchone())
 
 
-@app.patch("/api/v1/users/{user_id}/tasks/{task_id}")
+@api.patch("/api/v1/users/{user_id}/tasks/{task_id}")
 async def update_task(
     request: Request, user_id: uuid.UUID, task_id: uuid.UUID, changes: TaskChanges
 ) -> DictRow:
@@ -179,3 +209,6 @@ async def update_task(
             [changes.title, task_id, user_id],
         )
         return found(await cursor.fetchone())
+
+
+app.include_router(api)

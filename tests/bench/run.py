@@ -452,8 +452,9 @@ def running_servers(
 def check_workloads(servers: dict[str, Server], plan: list[Workload], data: SeededData) -> None:
     """Refuse to measure a load that does not do what it claims.
 
-    Each caller's token must name its seeded user (no user provisioned on the fly), every
-    first request must succeed on both servers, and the application and the baseline must
+    Each caller's token must name its seeded user (no user provisioned on the fly), a task
+    request without a token must be refused by the application and the psycopg baseline alike,
+    every first request must succeed on both servers, and the application and the baseline must
     return the same pages of the big user's tasks (a full first page).
 
     Raises:
@@ -469,6 +470,11 @@ def check_workloads(servers: dict[str, Server], plan: list[Workload], data: Seed
             me = clients[APPLICATION].get(request.path, headers=request.headers)
             if me.status_code != httpx.codes.OK or me.json()["id"] != str(caller.user_id):
                 raise RuntimeError(f"{caller.subject}'s token is not its seeded user: {me.text}")
+        for name in (APPLICATION, "psycopg"):  # both verify the token of every API request
+            request = by_name["get_task"].requests_of(name)[0]
+            anonymous = clients[name].request(request.method, request.path)
+            if anonymous.status_code != httpx.codes.UNAUTHORIZED:
+                raise RuntimeError(f"{name} answered {anonymous.status_code} without a token")
         for workload in plan:
             for name in (APPLICATION, workload.baseline):
                 request = workload.requests_of(name)[0]

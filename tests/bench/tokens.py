@@ -37,6 +37,17 @@ class VerifyTimings:
     algorithm: str
 
 
+def claims_registry(issuer: str, audience: str, leeway: int = 30) -> JWTClaimsRegistry:
+    """The claims checks of an access token: issuer, audience, subject and expiry."""
+    return JWTClaimsRegistry(
+        leeway=leeway,
+        iss={"essential": True, "value": issuer},
+        aud={"essential": True, "value": audience},
+        sub={"essential": True},
+        exp={"essential": True},
+    )
+
+
 def median_us(call: Callable[[], object], runs: int, warmup: int) -> float:
     """Call `call` `warmup` times, then time `runs` calls one by one; return the median in us."""
     for _ in range(warmup):
@@ -77,12 +88,8 @@ async def _measure(settings: IdentitySettings, token: str, runs: int, warmup: in
             coroutine.close()
             raise RuntimeError("TokenVerifier.verify suspended although its key was cached")
 
-        claims = JWTClaimsRegistry(
-            leeway=settings.oidc_leeway_seconds,
-            iss={"essential": True, "value": settings.oidc_issuer},
-            aud={"essential": True, "value": settings.oidc_audience},
-            sub={"essential": True},
-            exp={"essential": True},
+        claims = claims_registry(
+            settings.oidc_issuer, settings.oidc_audience, settings.oidc_leeway_seconds
         )
         algorithms = list(settings.oidc_algorithms)
 
