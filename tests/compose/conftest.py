@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from tests.compose.project import (
     REPORT,
     ComposeProject,
     compose_file,
+    make_secrets,
     podman_compose_executable,
     remove_layers_of_old_bases,
 )
@@ -38,7 +38,6 @@ APP_IMAGE = "localhost/groundwork:compose-test"
 OIDC_IMAGE = "localhost/groundwork-dev-oidc:compose-test"
 POSTGRES_IMAGE = "localhost/groundwork-stand-in-postgres:18"
 STAND_IN_DIR = Path(__file__).resolve().parent / "postgres-stand-in"
-MAKE_SECRETS = PROJECT_ROOT / "compose" / "make-secrets.sh"
 # Set by the test's env file; the database shows it as the API's application_name.
 ENV_FILE_APP_NAME = "groundwork-compose-test"
 
@@ -124,7 +123,7 @@ def published() -> Published:
 def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The password files, written by the same script `make compose-secrets` runs."""
     folder = tmp_path_factory.mktemp("compose") / "secrets"
-    subprocess.run([MAKE_SECRETS, str(folder)], check=True, capture_output=True)
+    make_secrets(folder)
     return folder
 
 

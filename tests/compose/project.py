@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from tests.support import PROJECT_ROOT, require_tool
 
 COMPOSE_FILE = PROJECT_ROOT / "compose.yaml"
 TEST_OVERRIDE = Path(__file__).resolve().parent / "compose.test.yaml"
+MAKE_SECRETS = PROJECT_ROOT / "compose" / "make-secrets.sh"
 # Every container, volume and network of the test carries this project name (and label).
 PROJECT_NAME = "groundwork-compose-test"
 PROJECT_LABEL = f"io.podman.compose.project={PROJECT_NAME}"
@@ -50,6 +52,11 @@ def remove_layers_of_old_bases(podman: Podman, base_id: str) -> None:
     if stale:
         podman("rmi", "--force", "--ignore", *stale)
         REPORT.lines.append(f"removed {len(stale)} image layers built on an older base")
+
+
+def make_secrets(folder: Path) -> None:
+    """Write the password files into `folder` with the script `make compose-secrets` runs."""
+    subprocess.run([MAKE_SECRETS, str(folder)], check=True, capture_output=True)
 
 
 def compose_file() -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,13 @@ import yaml
 from jsonschema.validators import validator_for
 
 from tests.chart.conftest import Render, helm, render  # noqa: F401
-from tests.compose.project import COMPOSE_FILE, DEFAULT_ISSUER, TEST_OVERRIDE, compose_file
+from tests.compose.project import (
+    COMPOSE_FILE,
+    DEFAULT_ISSUER,
+    TEST_OVERRIDE,
+    compose_file,
+    make_secrets,
+)
 from tests.support import PROJECT_ROOT, running_in_ci
 
 SCHEMA = PROJECT_ROOT / ".cache" / "compose" / "compose-spec.json"
@@ -118,6 +125,19 @@ def test_the_app_containers_run_as_the_chart_runs_its_server(render: Render) -> 
         assert service["read_only"] is security["readOnlyRootFilesystem"], name
         assert service["cap_drop"] == security["capabilities"]["drop"], name
         assert {entry.split(":")[0] for entry in service["tmpfs"]} == writable, name
+
+
+def test_make_compose_secrets_writes_each_file_once(tmp_path: Path) -> None:
+    folder = tmp_path / "secrets"
+    make_secrets(folder)
+    first = {file.name: file.read_text() for file in folder.iterdir()}
+    make_secrets(folder)
+
+    assert {file.name: file.read_text() for file in folder.iterdir()} == first
+    assert set(first) == set(compose_file()["secrets"])
+    assert len(set(first.values())) == len(first)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert {stat.S_IMODE((folder / name).stat().st_mode) for name in first} == {0o644}
 
 
 def test_the_provider_image_runs_the_node_that_uv_lock_pins() -> None:
