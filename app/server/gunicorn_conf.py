@@ -7,6 +7,7 @@ and drains them on SIGTERM.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import signal
@@ -18,7 +19,7 @@ from typing import Any
 from app.core.config import SettingsError, get_server_settings, get_settings
 from app.identity.settings import get_identity_settings
 from app.server.logging import StructlogGunicornLogger
-from app.server.recycling import STATE_DIR_VARIABLE, WorkerRegistry
+from app.server.recycling import STATE_DIR_VARIABLE, WorkerRegistry, registry_directory
 
 # Read here so that a bad setting stops the master with one line, before any worker forks
 # (gunicorn would print a traceback for any other failure of its configuration file).
@@ -36,9 +37,7 @@ _metrics_dir = _server.prometheus_multiproc_dir or Path(
 )
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 # Which workers are ready, for recycling without a gap; next to the heartbeat files.
-_state_dir = Path(
-    _server.worker_tmp_dir or tempfile.gettempdir(), f"groundwork-workers-{os.getpid()}"
-)
+_state_dir = registry_directory(_server.worker_tmp_dir, os.getpid())
 os.environ[STATE_DIR_VARIABLE] = str(_state_dir)
 
 wsgi_app = "app.main:create_app()"
@@ -58,17 +57,26 @@ forwarded_allow_ips = _server.forwarded_allow_ips
 worker_tmp_dir = str(_server.worker_tmp_dir) if _server.worker_tmp_dir else None
 # gunicorn 27 would create a control socket under $HOME, which a read-only root cannot hold.
 control_socket_disable = True
-# Never load the app in the master: each worker opens its own pool after the fork.
+# The app is built in each worker, which opens its own pool after the fork; the master only
+# imports its modules (on_starting).
 preload_app = False
 logger_class = StructlogGunicornLogger
 accesslog = None
 
 
-def on_starting(_: Any) -> None:
-    """Start from empty metrics and worker folders: files of an earlier run would count again."""
+def on_starting(server: Any) -> None:
+    """Start from empty metrics and worker folders, then import the application's code.
+
+    Files of an earlier run would count again. Workers fork with every module already
+    imported (copy-on-write, shared between them), so a new or recycled worker only builds
+    the app and opens its pool. Nothing is imported under `--reload`, whose workers must read
+    the code as it is now.
+    """
     shutil.rmtree(_metrics_dir, ignore_errors=True)
     _metrics_dir.mkdir(parents=True, exist_ok=True)
     WorkerRegistry.reset(_state_dir)
+    if not server.cfg.reload:
+        importlib.import_module(wsgi_app.partition(":")[0])
 
 
 def on_exit(_: Any) -> None:

@@ -24,6 +24,7 @@ import functools
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,11 @@ from uvicorn.server import Server
 STATE_DIR_VARIABLE = "GROUNDWORK_WORKER_STATE_DIR"
 _LOCK_NAME = "recycling.lock"
 logger = logging.getLogger("uvicorn.error")
+
+
+def registry_directory(worker_tmp_dir: Path | None, master_pid: int) -> Path:
+    """The folder of a master's worker registry: next to the workers' heartbeat files."""
+    return Path(worker_tmp_dir or tempfile.gettempdir(), f"groundwork-workers-{master_pid}")
 
 
 class WorkerRegistry:

@@ -309,6 +309,7 @@ def main() -> int:
         rss = {name: list(server.worker_rss_bytes().values()) for name, server in servers.items()}
         scrape = scrape_metrics(servers[APPLICATION])
         readiness = servers[APPLICATION].ready_after
+        replacement = servers[APPLICATION].time_worker_replacement(READY_TIMEOUT_SECONDS)
         statements = statements_per_request(config, servers, plan, database.admin_url)
         postgres_version = server_version(database.admin_url)
         provisioned = users_in(database.admin_url) - data.users
@@ -339,6 +340,7 @@ def main() -> int:
         "endpoints": endpoint_results(plan, measurement.runs),
         "statements_per_request": statements,
         "readiness_seconds": readiness,
+        "worker_replacement_seconds": replacement,
         "worker_rss_bytes": rss,
         "metrics_scrape": scrape,
         "disturbance": {
@@ -646,27 +648,61 @@ def endpoint_results(
     return endpoints
 
 
+# The endpoints issue 17 holds to >= 0.6x the psycopg baseline's throughput and <= 1.5x its p99.
+COMPARED_ENDPOINTS = (
+    "get_me",
+    "get_task",
+    "tasks_first_page",
+    "tasks_deep_page",
+    "create_task",
+    "update_task",
+)
+MIN_THROUGHPUT_RATIO = 0.6
+MAX_P99_RATIO = 1.5
+REPLACEMENT_TARGET_SECONDS = 1.0
+
+
 def evaluate_targets(report: dict[str, Any]) -> list[Target]:
-    """Compare the run with the targets of the issue."""
+    """Compare the run with the targets of the issues."""
     by_name = {endpoint["name"]: endpoint for endpoint in report["endpoints"]}
     health_ratio = by_name["health"]["ratio"]
-    user_ratio = by_name["get_me"]["ratio"]
-    user_p99 = by_name["get_me"]["application"]["p99_ms"]
     verify_us = report["token_verification"]["verify_us"]
     first_p50 = by_name["tasks_first_page"]["application"]["p50_ms"]
     deep_p50 = by_name["tasks_deep_page"]["application"]["p50_ms"]
     largest_worker = max(report["worker_rss_bytes"][APPLICATION], default=0) / MEGABYTE
     readiness = report["readiness_seconds"]
+    replacement = report["worker_replacement_seconds"]
+    targets = [Target("/health >= 0.85x bare", f"{health_ratio:.2f}x", health_ratio >= 0.85)]
+    for name in COMPARED_ENDPOINTS:
+        endpoint = by_name[name]
+        ratio = endpoint["ratio"]
+        p99 = endpoint["application"]["p99_ms"]
+        baseline_p99 = endpoint["baseline_result"]["p99_ms"]
+        targets += [
+            Target(
+                f"{endpoint['title']} >= {MIN_THROUGHPUT_RATIO}x psycopg",
+                f"{ratio:.2f}x",
+                ratio >= MIN_THROUGHPUT_RATIO,
+            ),
+            Target(
+                f"{endpoint['title']} p99 <= {MAX_P99_RATIO}x psycopg",
+                f"{p99:.1f} / {baseline_p99:.1f} ms = {p99 / baseline_p99:.2f}x",
+                p99 <= MAX_P99_RATIO * baseline_p99,
+            ),
+        ]
     return [
-        Target("/health >= 0.85x bare", f"{health_ratio:.2f}x", health_ratio >= 0.85),
-        Target("GET /me >= 0.6x psycopg GET user", f"{user_ratio:.2f}x", user_ratio >= 0.6),
-        Target("GET /me p99 < 50 ms", f"{user_p99:.1f} ms", user_p99 < 50),
+        *targets,
         Target(
             "deep page p50 <= 1.5x first page",
             f"{deep_p50:.2f} / {first_p50:.2f} ms = {deep_p50 / first_p50:.2f}x",
             deep_p50 <= 1.5 * first_p50,
         ),
         Target("readiness < 2 s", f"{readiness:.2f} s", readiness < 2),
+        Target(
+            f"a replaced worker ready < {REPLACEMENT_TARGET_SECONDS:g} s",
+            f"{replacement:.2f} s",
+            replacement < REPLACEMENT_TARGET_SECONDS,
+        ),
         Target("RSS < 150 MB per worker", f"{largest_worker:.0f} MB", largest_worker < 150),
         Target(
             f"verify a token <= {VERIFY_TARGET_US} us",
@@ -713,9 +749,9 @@ def print_report(report: dict[str, Any]) -> None:
         " least moved by other load on the machine.\nauth: every request carries"
         " `Authorization: Bearer` (client-credentials tokens of the development OpenID Provider,"
         f" {len(report['identity']['callers'])} callers).\nThe application verifies the token"
-        " and acts as its caller (act_as_caller); the baselines get the same header and do not"
-        " verify it:\nthe psycopg baseline takes the user id from its path"
-        " (/api/v1/users/{id}/...).\n"
+        " and acts as its caller (act_as_caller); the psycopg baseline verifies it with the same"
+        " joserfc calls\nand takes the user id from its path (/api/v1/users/{id}/...); the bare"
+        " baseline (GET /health only) ignores it.\n"
     )
     print_verification(report["token_verification"])
     print_statements(report["statements_per_request"])
@@ -726,6 +762,10 @@ def print_report(report: dict[str, Any]) -> None:
         f" {identity['jwks_fetches']} (one per worker and one for the microbenchmark)"
     )
     print(f"readiness: {report['readiness_seconds']:.2f} s from process start to /health/db 200")
+    print(
+        f"worker replacement: {report['worker_replacement_seconds']:.2f} s from killing a worker"
+        " to its replacement accepting"
+    )
     for name, sizes in report["worker_rss_bytes"].items():
         megabytes = ", ".join(f"{size / MEGABYTE:.0f}" for size in sizes)
         print(f"resident memory per worker after the run, {name}: {megabytes} MB")
@@ -742,7 +782,7 @@ def print_report(report: dict[str, Any]) -> None:
     )
     print("targets:")
     for target in report["targets"]:
-        print(f"  {'PASS' if target['met'] else 'MISS'}  {target['goal']:<34} {target['measured']}")
+        print(f"  {'PASS' if target['met'] else 'MISS'}  {target['goal']:<48} {target['measured']}")
 
 
 def print_verification(timings: dict[str, Any]) -> None:

@@ -19,7 +19,9 @@ from pathlib import Path
 import httpx
 
 from app.__main__ import GUNICORN
+from app.core.config import get_server_settings
 from app.dev.embedded_postgres import free_port
+from app.server.recycling import registry_directory
 
 READY_POLL_SECONDS = 0.01
 PAGE_SIZE_BYTES = os.sysconf("SC_PAGE_SIZE")
@@ -64,6 +66,24 @@ class Server:
     def worker_pids(self) -> list[int]:
         """Return the pids of the master's worker processes."""
         return sorted(pid for pid, parent in _parent_pids().items() if parent == self.process.pid)
+
+    def time_worker_replacement(self, timeout: float) -> float:
+        """Kill one worker; return the seconds until the master's new worker is ready.
+
+        Ready is what the recycling registry records (app.server.recycling): the worker's
+        listening socket accepts.
+        """
+        registry = registry_directory(get_server_settings().worker_tmp_dir, self.process.pid)
+        victim = self.worker_pids()[0]
+        before = {path.name for path in registry.glob("*.ready")}
+        killed_at = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        while time.monotonic() - killed_at < timeout:
+            ready = {path.name for path in registry.glob("*.ready")} - before
+            if ready:
+                return time.monotonic() - killed_at
+            time.sleep(READY_POLL_SECONDS / 10)
+        raise RuntimeError(f"{self.name}: no replacement worker was ready within {timeout} s")
 
     def cpu_seconds(self) -> float:
         """CPU time of the master and its workers, including workers that already exited."""

@@ -68,6 +68,7 @@ def test_bench_harness_measures_every_endpoint_and_writes_results(tmp_path: Path
     assert report["data"] == {**report["data"], "users": 100, "tasks": 1000, "big_user_tasks": 100}
     assert len(report["worker_rss_bytes"]["app"]) == 2
     assert report["readiness_seconds"] > 0
+    assert report["worker_replacement_seconds"] > 0
     assert report["metrics_scrape"]["bytes"] > 0
     assert report["identity"]["callers"] == ["bench-user-0", "bench-user-1", "bench-user-2"]
     assert report["identity"]["users_provisioned_during_run"] == 0
@@ -81,7 +82,8 @@ def test_bench_harness_measures_every_endpoint_and_writes_results(tmp_path: Path
     for endpoint in counted:
         assert endpoint["application"]["per_request"] > 0, endpoint
         assert endpoint["baseline_result"]["per_request"] > 0, endpoint
-    assert len(report["targets"]) == 7
+    # /health, then throughput and p99 of six endpoints, then six process-wide targets.
+    assert len(report["targets"]) == 1 + 2 * 6 + 5
     assert "ratio" in completed.stdout
     assert "TokenVerifier.verify(token)" in completed.stdout
     assert "targets:" in completed.stdout
