@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.bench.run import COMPARED_ENDPOINTS
 from tests.identity import require_identity_provider
 from tests.support import PROJECT_ROOT, require_tool
 
@@ -29,16 +30,8 @@ TINY_RUN = {
     "BENCH_VERIFY_RUNS": "200",
     "BENCH_COUNT_REQUESTS": "10",
 }
-ENDPOINTS = [
-    "health",
-    "health_db",
-    "get_me",
-    "get_task",
-    "tasks_first_page",
-    "tasks_deep_page",
-    "create_task",
-    "update_task",
-]
+# The probes, then the API endpoints held to the psycopg baseline.
+ENDPOINTS = ["health", "health_db", *COMPARED_ENDPOINTS]
 
 
 @pytest.mark.slow
@@ -82,8 +75,8 @@ def test_bench_harness_measures_every_endpoint_and_writes_results(tmp_path: Path
     for endpoint in counted:
         assert endpoint["application"]["per_request"] > 0, endpoint
         assert endpoint["baseline_result"]["per_request"] > 0, endpoint
-    # /health, then throughput and p99 of six endpoints, then six process-wide targets.
-    assert len(report["targets"]) == 1 + 2 * 6 + 5
+    # /health, throughput and p99 of each API endpoint, then five process-wide targets.
+    assert len(report["targets"]) == 1 + 2 * len(COMPARED_ENDPOINTS) + 5
     assert "ratio" in completed.stdout
     assert "TokenVerifier.verify(token)" in completed.stdout
     assert "targets:" in completed.stdout
