@@ -23,6 +23,7 @@ from app.core.middleware import (
     RequestContextMiddleware,
 )
 from app.db.database import Database
+from app.db.pool_metrics import POOL_CAPACITY, POOL_GAUGES
 from app.db.roles import role_risks
 from app.health.routes import router as health_router
 from app.identity.keys import ProviderKeys, identity_http_client
@@ -119,7 +120,7 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
-    install_metrics(app, settings)
+    install_metrics(app, settings, *POOL_GAUGES, POOL_CAPACITY)
     install_cors(app, settings)
     app.add_middleware(LivenessMiddleware)
     app.include_router(health_router)

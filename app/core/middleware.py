@@ -71,13 +71,13 @@ def _header(scope: Scope, name: bytes) -> str | None:
 UNMATCHED_ROUTE = "<unmatched>"  # the metrics' `handler="none"`
 
 
-def _route_template(scope: Scope, arrived: Scope) -> str:
-    """The route template of the request, as the metrics' `handler` label names it.
+def route_template(scope: Scope, arrived: Scope) -> str:
+    """The route template of a served request: the access log's `route`, the metrics' `handler`.
 
     FastAPI's routes put themselves in the scope. The OpenAPI document's Starlette route, the
     mounted docs assets and a request refused before routing (a 413) do not: they are matched
-    against the app's routes as prometheus-fastapi-instrumentator matches every request, with
-    the scope as it `arrived` (a mount has since moved its `root_path`).
+    against the app's routes as prometheus-fastapi-instrumentator would, with the scope as it
+    `arrived` (a mount has since moved its `root_path`).
     """
     path = getattr(scope.get("route"), "path", None)
     if isinstance(path, str):
@@ -189,7 +189,7 @@ class RequestContextMiddleware:
             "request",
             method=scope["method"],
             path=scope["path"],
-            route=_route_template(scope, arrived),
+            route=route_template(scope, arrived),
             status=status,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
             client=client[0] if client else None,
