@@ -71,7 +71,7 @@ class Connection:
     async def fetch_all(
         self, statement: Statement, values: Mapping[str, Any] | None = None
     ) -> list[Record]:
-        """Run `statement` and return every row it returns.
+        """Run `statement` (a query, or a change with RETURNING) and return its rows.
 
         Raises:
             sqlalchemy.exc.DBAPIError: The database refused or failed it (the subclass names how).
@@ -79,7 +79,7 @@ class Connection:
         cursor = self.driver.cursor(row_factory=dict_row)
         try:
             await cursor.execute(statement.sql, statement.parameters(values or {}))
-            return await cursor.fetchall() if cursor.description is not None else []
+            return await cursor.fetchall()
         except psycopg.Error as error:
             raise as_dbapi_error(error, statement.sql.decode()) from error
         finally:

@@ -2,10 +2,10 @@
 
 The same setup as `make bench` (the development OpenID Provider, a seeded PostgreSQL 18 with
 the two roles, a token per caller), but no HTTP server and no load generator: the application
-from `create_app()` is called over ASGI in this process, one request after another, so the
-CPU time per request (the least of three passes) is the application's alone: routing,
-middleware, token verification, the data layer, serialization, and this loop's few
-microseconds. With PROFILE_TOP > 0 each endpoint is also run under cProfile and its most
+from `create_app()` is called over ASGI in this process (on uvloop, as uvicorn runs it), one
+request after another, so the CPU time per request (the least of three passes) is the
+application's alone: routing, middleware, token verification, the data layer, serialization,
+and this loop's few microseconds. With PROFILE_TOP > 0 each endpoint is also run under cProfile and its most
 expensive functions are printed.
 
 Settings (environment): PROFILE_REQUESTS (timed requests per endpoint, 2000), PROFILE_TOP
@@ -14,7 +14,6 @@ Settings (environment): PROFILE_REQUESTS (timed requests per endpoint, 2000), PR
 
 from __future__ import annotations
 
-import asyncio
 import cProfile
 import io
 import json
@@ -26,6 +25,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+
+import uvloop
 
 from app.core.config import get_settings
 from app.identity.settings import IdentitySettings, get_identity_settings
@@ -188,7 +189,7 @@ def main() -> None:
     config = BenchConfig.from_environment()
     requests = int(os.environ.get("PROFILE_REQUESTS", "2000"))
     top = int(os.environ.get("PROFILE_TOP", "0"))
-    asyncio.run(profile(config, requests, top))
+    uvloop.run(profile(config, requests, top))
 
 
 if __name__ == "__main__":
