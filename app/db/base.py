@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import cache
+from typing import Any, cast
 
+from pydantic_core import PydanticUndefined
 from sqlalchemy import BigInteger, DateTime, MetaData, func
 from sqlmodel import Field, SQLModel
 
@@ -46,3 +50,31 @@ class EntityBase(SQLModel):
         sa_column_kwargs={"server_default": func.now()},
         nullable=False,
     )
+
+
+def new_row(model: type[EntityBase], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The column values of a new row of `model`: `values` over the model's defaults.
+
+    What constructing the table model would give (SQLModel does not validate table models
+    either), at a fraction of its cost: pydantic inspects every default factory's signature
+    on each construction, a tenth of a create request's CPU.
+    """
+    constants, factories = _defaults(model)
+    return {
+        **constants,
+        **{name: make() for name, make in factories.items() if name not in values},
+        **values,
+    }
+
+
+@cache
+def _defaults(model: type[EntityBase]) -> tuple[dict[str, Any], dict[str, Callable[[], Any]]]:
+    constants: dict[str, Any] = {}
+    factories: dict[str, Callable[[], Any]] = {}
+    for name, field in model.model_fields.items():
+        if field.default_factory is not None:
+            # Table models take no factories of validated data: each makes a value from nothing.
+            factories[name] = cast(Callable[[], Any], field.default_factory)
+        elif field.default is not PydanticUndefined:
+            constants[name] = field.default
+    return constants, factories

@@ -9,7 +9,7 @@ transaction, so the ORM's identity map and unit of work would cost CPU without b
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Generator, Hashable, Sequence
+from collections.abc import Callable, Generator, Hashable, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -31,7 +31,7 @@ from sqlalchemy.sql import ClauseElement
 
 from app.core.conditional import Precondition
 from app.core.errors import ConflictError, NotFoundError, PreconditionFailedError
-from app.db.base import EntityBase, utc_now
+from app.db.base import EntityBase, new_row, utc_now
 from app.db.connection import Connection, Record, Statement
 
 EntityT = TypeVar("EntityT", bound=EntityBase)
@@ -111,14 +111,14 @@ class Repository(Generic[EntityT]):
             self._statement(shape, build), {**values, "after": after, "limit": limit + 1}
         )
 
-    async def add(self, entity: EntityT) -> Record:
-        """Insert `entity` (its id and timestamps are set by the model) and return the row.
+    async def add(self, values: Mapping[str, Any]) -> Record:
+        """Insert a row of `values` over the model's defaults (id, version, times) and return it.
 
         Raises:
             ConflictError: A unique constraint is violated.
             MissingReferenceError: A foreign key names a row that does not exist.
         """
-        values = entity.model_dump()
+        values = new_row(self.model, values)
         statement = self._statement(
             ("add", tuple(values)),
             lambda: (

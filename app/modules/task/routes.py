@@ -5,7 +5,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from app.core.api import (
     API_V1,
@@ -73,12 +73,11 @@ async def create_task(
     body: TaskCreate,
     caller: TaskWriter,
     service: TaskServiceDep,
-    request: Request,
     response: Response,
 ) -> TaskRead:
     """Create a task that you own."""
     task = await service.create(caller, body)
-    response.headers["Location"] = request.app.url_path_for("get_task", task_id=str(task.id))
+    response.headers["Location"] = router.url_path_for("get_task", task_id=str(task.id))
     return tagged(response, task)
 
 

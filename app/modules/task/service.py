@@ -10,7 +10,7 @@ from app.core.schemas import Page, page_of
 from app.db.database import Database
 from app.identity.subject import acting_as
 from app.identity.tokens import Principal
-from app.modules.task.models import Task, TaskStatus
+from app.modules.task.models import TaskStatus
 from app.modules.task.repository import TaskRepository
 from app.modules.task.schemas import TaskCreate, TaskRead, TaskUpdate
 
@@ -62,7 +62,7 @@ class TaskService:
         """Create a task owned by the caller."""
         async with acting_as(self.database, caller) as (connection, subject):
             task = await TaskRepository(connection, subject.user_id).add(
-                Task(user_id=subject.user_id, **data.model_dump())
+                {"user_id": subject.user_id, **data.model_dump()}
             )
         return TaskRead.model_validate(task)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 
 from app.core.api import (
     API_V1,
@@ -94,11 +94,11 @@ async def get_user(
     ),
 )
 async def create_user(
-    body: UserCreate, admin: Admin, service: UserServiceDep, request: Request, response: Response
+    body: UserCreate, admin: Admin, service: UserServiceDep, response: Response
 ) -> UserRead:
     """Create a user before their first sign-in, by issuer and subject (409 if one exists)."""
     user = await service.create(admin, body)
-    response.headers["Location"] = request.app.url_path_for("get_user", user_id=str(user.id))
+    response.headers["Location"] = router.url_path_for("get_user", user_id=str(user.id))
     return tagged(response, user)
 
 

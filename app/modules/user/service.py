@@ -10,7 +10,6 @@ from app.core.schemas import Page, page_of
 from app.db.database import Database
 from app.identity.subject import acting_as, resolve
 from app.identity.tokens import Principal
-from app.modules.user.models import User
 from app.modules.user.repository import UserRepository
 from app.modules.user.schemas import ProfileUpdate, UserCreate, UserRead, UserUpdate
 
@@ -78,7 +77,7 @@ class UserService:
         """
         fields = data.model_dump() | {"issuer": data.issuer or caller.issuer}
         async with acting_as(self.database, caller) as (connection, _):
-            user = await UserRepository(connection).add(User(**fields))
+            user = await UserRepository(connection).add(fields)
         return UserRead.model_validate(user)
 
     async def update(
