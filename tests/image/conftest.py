@@ -2,8 +2,8 @@
 
 The official base (python:3.11-slim-bookworm) cannot be pulled on every machine, so by default
 the image is built on a stand-in made with debootstrap (tests/image/build-stand-in-base.sh),
-cached as a tarball in .cache/image/. IMAGE_TEST_BASE=python:3.11-slim-bookworm builds on the
-official image instead, pulling it if needed.
+cached as a tarball in .tools/cache/image/. IMAGE_TEST_BASE=python:3.11-slim-bookworm builds on
+the official image instead, pulling it if needed.
 """
 
 from __future__ import annotations

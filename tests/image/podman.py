@@ -18,7 +18,7 @@ import pytest
 from tests.chart.kube import Manifest, Release
 from tests.support import PROJECT_ROOT
 
-CACHE_DIR = PROJECT_ROOT / ".cache" / "image"
+CACHE_DIR = PROJECT_ROOT / ".tools" / "cache" / "image"
 # crun fails on cgroup v1 hosts; runc refuses podman's default open-files limit (1048576) where
 # the host's hard limit is lower, so the limits are set to ones such hosts allow.
 CONTAINERS_CONF = """\
