@@ -5,8 +5,8 @@ the two roles, a token per caller), but no HTTP server and no load generator: th
 from `create_app()` is called over ASGI in this process (on uvloop, as uvicorn runs it), one
 request after another, so the CPU time per request (the least of three passes) is the
 application's alone: routing, middleware, token verification, the data layer, serialization,
-and this loop's few microseconds. With PROFILE_TOP > 0 each endpoint is also run under cProfile and its most
-expensive functions are printed.
+and this loop's few microseconds. With PROFILE_TOP > 0 each endpoint is also run under
+cProfile and its most expensive functions are printed.
 
 Settings (environment): PROFILE_REQUESTS (timed requests per endpoint, 2000), PROFILE_TOP
 (functions to print per endpoint, 0), and the BENCH_SEED_* and BENCH_CALLERS of `make bench`.
