@@ -22,12 +22,15 @@ from docs import generate
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+# Files outside docs/ that pages include with `--8<--` (pymdownx.snippets, base path `.`).
+SNIPPET_SOURCES = ("CHANGELOG.md", "README.md")
 
 
 def copy_site(destination: Path) -> Path:
     """Copy the site's sources into `destination`, the code path pointing back at the repo."""
     shutil.copytree(ROOT / "docs", destination / "docs", ignore=shutil.ignore_patterns("generated"))
-    shutil.copy(ROOT / "CHANGELOG.md", destination / "CHANGELOG.md")
+    for included in SNIPPET_SOURCES:
+        shutil.copy(ROOT / included, destination / included)
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
     config["plugins"][1]["mkdocstrings"]["handlers"]["python"]["paths"] = [str(ROOT)]
     (destination / "mkdocs.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
