@@ -172,7 +172,7 @@ compose-test: install system-packages tools compose-schema ## Run compose.yaml w
 APT_PACKAGES += wrk
 
 .PHONY: bench
-bench: install oidc-provider ## Benchmark against bare baselines (about 10 min; BENCH_DURATION, BENCH_ROUNDS, BENCH_SEED_TASKS)
+bench: install oidc-provider ## Benchmark against bare baselines (about 12 min; BENCH_DURATION, BENCH_ROUNDS, BENCH_SEED_TASKS)
 	@$(MAKE) --no-print-directory system-packages APT_PACKAGES=wrk
 	$(RUN) python -m tests.bench.run
 
