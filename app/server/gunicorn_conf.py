@@ -76,7 +76,8 @@ def on_starting(server: Any) -> None:
     _metrics_dir.mkdir(parents=True, exist_ok=True)
     WorkerRegistry.reset(_state_dir)
     if not server.cfg.reload:
-        importlib.import_module(wsgi_app.partition(":")[0])
+        # The app gunicorn serves: this file's `wsgi_app`, or the one on its command line.
+        importlib.import_module(server.app.app_uri.partition(":")[0])
 
 
 def on_exit(_: Any) -> None:
