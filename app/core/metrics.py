@@ -31,9 +31,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.config import Settings
-from app.core.middleware import UNMATCHED_ROUTE, route_template
+from app.core.middleware import PROBE_AND_SCRAPE_PATHS, UNMATCHED_ROUTE, route_template
 
-UNMEASURED_PATHS = frozenset({"/metrics", "/health", "/health/db"})
 UNMATCHED_HANDLER = "none"
 
 # Fine enough for latency objectives between 10 ms and 5 s; every bucket is a series per
@@ -84,7 +83,7 @@ class HttpMetricsMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection scope."""
-        if scope["type"] != "http" or scope["path"] in UNMEASURED_PATHS:
+        if scope["type"] != "http" or scope["path"] in PROBE_AND_SCRAPE_PATHS:
             await self.app(scope, receive, send)
             return
         # Unknown methods share one label so clients cannot grow the series without bound.

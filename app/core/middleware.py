@@ -23,8 +23,9 @@ from app.core.logging import get_logger
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-# Probes and scrapes arrive every few seconds; at info level they would drown real traffic.
-QUIET_PATHS = frozenset({"/health", "/health/db", "/metrics"})
+# Probes and scrapes arrive every few seconds: they would drown real traffic in the access log
+# at info level and in the request metrics.
+PROBE_AND_SCRAPE_PATHS = frozenset({"/health", "/health/db", "/metrics"})
 
 access_logger = get_logger("groundwork.access")
 error_logger = get_logger("groundwork.error")
@@ -184,7 +185,7 @@ class RequestContextMiddleware:
     @staticmethod
     def _log_access(scope: Scope, arrived: Scope, status: int, started: float) -> None:
         client = scope.get("client")
-        log = access_logger.debug if scope["path"] in QUIET_PATHS else access_logger.info
+        log = access_logger.debug if scope["path"] in PROBE_AND_SCRAPE_PATHS else access_logger.info
         log(
             "request",
             method=scope["method"],
