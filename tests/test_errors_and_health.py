@@ -99,7 +99,7 @@ async def test_exhausted_pool_answers_503_after_the_configured_wait(tiny_pool_ap
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         # The first token fetches the provider's keys; only the pool's wait is timed below.
         assert (await client.get("/api/v1/me/tasks", headers=headers)).status_code == 200
-        async with tiny_pool_app.state.database.transaction():
+        async with tiny_pool_app.state.database.single_statement():
             started = asyncio.get_running_loop().time()
             response = await client.get("/api/v1/me/tasks", headers=headers)
             waited = asyncio.get_running_loop().time() - started

@@ -26,7 +26,7 @@ async def failing_query_client(database, identity_settings):
     app = create_app(settings, identity_settings)
 
     async def divide(request: Request) -> None:
-        async with request.app.state.database.transaction() as connection:
+        async with request.app.state.database.single_statement() as connection:
             await connection.fetch_all(DIVISION_BY_ZERO, {"email": USER_DATA})
 
     app.add_api_route("/divide", divide, include_in_schema=False)

@@ -124,7 +124,7 @@ async def test_an_unauthenticated_request_never_reaches_the_database(database, i
         transport = httpx.ASGITransport(app=app)
         async with (
             httpx.AsyncClient(transport=transport, base_url="http://t") as client,
-            app.state.database.transaction(),
+            app.state.database.single_statement(),
         ):
             response = await asyncio.wait_for(client.get("/api/v1/me/tasks"), timeout=2)
 

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from app.db.migrations import head_revisions
+from app.identity.repository import DEACTIVATED_SQLSTATE
 from tests.conftest import OWNER_ROLE
 from tests.support import create_task
 
@@ -137,16 +138,29 @@ async def test_a_caller_cannot_change_their_own_identity_or_activity(
             connection.execute(f"UPDATE users SET {change}")
 
 
-async def test_a_deactivated_caller_cannot_reactivate_themselves(database, alice_and_bob):
+async def test_a_deactivated_caller_is_refused_before_anything_runs(database, alice_and_bob):
     with psycopg.connect(database.url) as connection:
+        alice = act_as(connection, alice_and_bob, "user-00")
+        connection.commit()
         act_as(connection, alice_and_bob, "admin", admin=True)
         connection.execute("UPDATE users SET is_active = false WHERE subject = 'user-00'")
         connection.commit()
 
-        act_as(connection, alice_and_bob, "user-00")
+        with pytest.raises(psycopg.Error) as refused:
+            act_as(connection, alice_and_bob, "user-00")
+        connection.rollback()
+        # Set by hand, the acting user sees the row but may not reactivate it: the policy refuses.
+        connection.execute(
+            "SELECT set_config('app.current_user_id', %s, true),"
+            " set_config('app.current_issuer', %s, true),"
+            " set_config('app.current_subject', 'user-00', true)",
+            [alice, alice_and_bob],
+        )
+        visible = seen(connection, "SELECT subject FROM users")
         reactivated = connection.execute("UPDATE users SET is_active = true").rowcount
 
-    assert reactivated == 0
+    assert refused.value.sqlstate == DEACTIVATED_SQLSTATE
+    assert (visible, reactivated) == (["user-00"], 0)
 
 
 async def test_updates_and_deletes_reach_only_the_acting_users_rows(database, alice_and_bob):

@@ -54,6 +54,29 @@ async def test_create_then_read_back(client, ada):
     assert (fetched.json(), fetched.headers["etag"]) == (task, '"1"')
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "'); DELETE FROM tasks; --",
+        "%(id)s %s $1 %% \\' \\\\",
+        "E'\\x41' $$ $body$ ;",
+        "Grüße 🙂 \u202e",
+    ],
+    ids=["quote and statement", "placeholders", "escapes and dollar quotes", "unicode"],
+)
+async def test_values_are_stored_as_sent_never_as_sql(client, ada, grace, text):
+    # Statements carry their values as quoted literals (client-side binding): what looks like
+    # SQL or a placeholder is text, and nothing else changes.
+    await create_task(client, grace, title="grace's")
+    created = await client.post(TASKS, json={"title": text, "description": text}, headers=ada)
+    task = (await client.get(task_url(created.json()["id"]), headers=ada)).json()
+    changed = await client.patch(task_url(task["id"]), json={"title": text + "!"}, headers=ada)
+
+    assert (task["title"], task["description"]) == (text, text)
+    assert changed.json()["title"] == text + "!"
+    assert len((await client.get(TASKS, headers=grace)).json()["items"]) == 1
+
+
 async def test_defaults(client, ada):
     task = await create_task(client, ada)
 

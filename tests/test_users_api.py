@@ -333,13 +333,16 @@ async def test_a_deactivated_user_is_refused_until_reactivated(client, admin, id
     ]
     await client.patch(url, json={"is_active": True}, headers=admin)
     again = await client.get(ME, headers=caller)
+    tasks = await client.get("/api/v1/me/tasks", headers=caller)
 
     assert deactivated.json()["is_active"] is False
     for response in refused:
         body = assert_problem(response, 403)
         assert body["type"].endswith("/account-deactivated")
     assert again.status_code == 200
+    # The refused writes did not happen: the refusal comes before their statements run.
     assert again.json()["full_name"] is None
+    assert tasks.json()["items"] == []
 
 
 async def test_a_user_provisioned_inactive_is_refused_from_the_first_request(

@@ -5,8 +5,9 @@ Repositories write SQLAlchemy Core over the SQLModel tables, the tables Alembic 
 text for psycopg once per shape; `Connection` runs that text on the driver connection with rows
 as dicts. That skips what SQLAlchemy's execution adds to every statement (its cache key, the
 greenlet bridge, result processing), which was more than half of a read's CPU (README,
-"Performance"). Failures still surface as SQLAlchemy's `DBAPIError` family, bound values
-hidden, so error handling is the same whichever layer raised.
+"Performance"). Statements joined with `Statement.then` go as one simple query: one round
+trip and one implicit transaction. Failures still surface as SQLAlchemy's `DBAPIError` family,
+bound values hidden, so error handling is the same whichever layer raised.
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ class Statement:
     Attributes:
         sql: The compiled statement, `%(name)s` placeholders for its bind parameters.
         defaults: Values of bind parameters the statement carries itself (literals).
+        names: Every bind parameter's name.
     """
 
     sql: bytes
     defaults: Mapping[str, Any]
+    names: frozenset[str]
 
     @classmethod
     def of(cls, statement: ClauseElement) -> Statement:
@@ -53,7 +56,21 @@ class Statement:
         if _RENDERED_AT_EXECUTION in text:
             raise ValueError(f"cannot compile once, parameters expand at execution: {text}")
         defaults = {name: value for name, value in compiled.params.items() if value is not None}
-        return cls(text.encode(), defaults)
+        return cls(text.encode(), defaults, frozenset(compiled.params))
+
+    def then(self, following: Statement) -> Statement:
+        """This statement followed by `following`, for `Connection.fetch_each`.
+
+        Raises:
+            ValueError: Both name a bind parameter alike (one value would serve both).
+        """
+        if shared := self.names & following.names:
+            raise ValueError(f"the statements share bind parameters: {sorted(shared)}")
+        return Statement(
+            self.sql + b"; " + following.sql,
+            {**self.defaults, **following.defaults},
+            self.names | following.names,
+        )
 
     def parameters(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
         """The statement's own values overlaid with `values`."""
@@ -91,6 +108,31 @@ class Connection:
         """Run `statement` and return its first row, or None when it returns none."""
         rows = await self.fetch_all(statement, values)
         return rows[0] if rows else None
+
+    async def fetch_each(
+        self, statements: Statement, values: Mapping[str, Any] | None = None
+    ) -> list[list[Record]]:
+        """Run statements joined with `Statement.then` as one simple query; return each one's rows.
+
+        One round trip and one implicit transaction: if one statement fails, none takes effect
+        and none after it runs. The simple query protocol carries no separate values, so
+        psycopg binds them client-side (quoted as literals, never interpolated as text) and the
+        server plans the statements each time instead of reusing prepared ones.
+
+        Raises:
+            sqlalchemy.exc.DBAPIError: The database refused or failed one of them.
+        """
+        cursor = psycopg.AsyncClientCursor(self.driver, row_factory=dict_row)
+        try:
+            await cursor.execute(statements.sql, statements.parameters(values or {}))
+            results = [await cursor.fetchall()]
+            while cursor.nextset():
+                results.append(await cursor.fetchall())
+            return results
+        except psycopg.Error as error:
+            raise as_dbapi_error(error, statements.sql.decode()) from error
+        finally:
+            await cursor.close()
 
 
 def as_dbapi_error(error: psycopg.Error, sql: str | None = None) -> DBAPIError:

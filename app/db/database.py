@@ -1,10 +1,10 @@
-"""The process's database: one connection pool, explicit transactions, readiness.
+"""The process's database: one connection pool, statements that commit on their own, readiness.
 
 SQLAlchemy's engine makes and keeps the pool (sizes, timeouts, recycling, pings, the pool
 metrics' events) and connects on demand, so a failed connection names its cause in the request
 that needed it. Statements skip the engine: `app.db.connection.Connection` runs them on the
-pooled psycopg connection, which stays in autocommit mode; a transaction is psycopg's explicit
-BEGIN and COMMIT.
+pooled psycopg connection, which stays in autocommit mode: a statement, or statements sent
+together as one simple query, is its own transaction.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncE
 
 
 def _autocommit(dbapi_connection: Any, _: Any) -> None:
-    # Statements outside `Database.transaction()` commit on their own, with no BEGIN first.
+    # Statements commit on their own, with no BEGIN first.
     dbapi_connection.autocommit = True
 
 
@@ -129,7 +129,7 @@ _SCHEMA_REVISION = Statement.of(text("SELECT version_num FROM alembic_version"))
 
 
 class Database:
-    """Owns the engine; hands out connections for one explicit transaction at a time."""
+    """Owns the engine; lends connections whose statements commit on their own."""
 
     def __init__(self, settings: Settings) -> None:
         self.engine = create_engine(settings)
@@ -145,30 +145,14 @@ class Database:
         """Lend a connection for statements that each commit on their own (no transaction).
 
         Skipping BEGIN and COMMIT saves two round trips; transaction-local settings last for
-        one statement.
+        one statement (or for the statements `Connection.fetch_each` sends together). Row-level
+        security sees no acting user until a statement sets one (`app.identity.subject`).
 
         Yields:
             A connection in autocommit mode.
         """
         async with _lent(self.engine.sync_engine.pool) as connection:
             yield connection
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncGenerator[Connection, None]:
-        """Run a unit of work in one transaction: commit on success, roll back on error.
-
-        Row-level security sees no acting user until the transaction sets one
-        (`app.identity.subject.acting_as` does, first thing); until then no row is visible.
-
-        Yields:
-            A connection inside the open transaction.
-        """
-        async with _lent(self.engine.sync_engine.pool) as connection:
-            try:
-                async with connection.driver.transaction():
-                    yield connection
-            except psycopg.Error as error:  # BEGIN or COMMIT failed
-                raise as_dbapi_error(error) from error
 
     async def schema_revision(self) -> str | None:
         """Return the applied Alembic revision, bounded by the health timeout.

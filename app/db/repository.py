@@ -46,25 +46,23 @@ class MissingReferenceError(NotFoundError):
 class Repository(Generic[EntityT]):
     """Data access for one table. Subclasses set `model` and the names in messages.
 
-    Every statement is limited to the `scope_columns` (such as the owner) at the values the
-    repository is built with, so a repository built for one owner cannot touch another
-    owner's rows even where row-level security is not in force.
+    Every statement is limited to the `scope`: columns and the SQL values they must have (such
+    as the owner being the acting user), which new rows take too. A scoped repository cannot
+    touch rows outside it even where row-level security is not in force.
     """
 
     model: ClassVar[type[Any]]
     entity_name: ClassVar[str]
     duplicate_message: ClassVar[str]
-    # The columns every statement is limited to, such as the owner; values at construction.
-    scope_columns: ClassVar[tuple[str, ...]] = ()
+    scope: ClassVar[Mapping[str, ColumnElement[Any]]] = {}
     _statements: ClassVar[dict[Hashable, Statement]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._statements = {}
 
-    def __init__(self, connection: Connection, *scope_values: object) -> None:
+    def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        self.scope = dict(zip(self._scope_names(), scope_values, strict=True))
 
     @classmethod
     def table(cls) -> Table:
@@ -75,7 +73,7 @@ class Repository(Generic[EntityT]):
     async def get(self, entity_id: uuid.UUID) -> Record | None:
         """Return the row with `entity_id`, or None."""
         statement = self._statement(("get",), lambda: select(self.table()).where(*self._by_id()))
-        return await self.connection.fetch_one(statement, {**self.scope, "id": entity_id})
+        return await self.connection.fetch_one(statement, {"id": entity_id})
 
     async def page(
         self, *, equal_to: dict[str, object] | None = None, after: uuid.UUID | None, limit: int
@@ -106,7 +104,7 @@ class Repository(Generic[EntityT]):
                 select(self.table()).where(*criteria).order_by(columns.id).limit(bindparam("limit"))
             )
 
-        values = {**self.scope, **{f"eq_{name}": value for name, value in filters.items()}}
+        values = {f"eq_{name}": value for name, value in filters.items()}
         return await self.connection.fetch_all(
             self._statement(shape, build), {**values, "after": after, "limit": limit + 1}
         )
@@ -114,16 +112,22 @@ class Repository(Generic[EntityT]):
     async def add(self, values: Mapping[str, Any]) -> Record:
         """Insert a row of `values` over the model's defaults (id, version, times) and return it.
 
+        The scope's columns take the scope's values.
+
         Raises:
             ConflictError: A unique constraint is violated.
             MissingReferenceError: A foreign key names a row that does not exist.
         """
-        values = new_row(self.model, values)
+        values = {
+            name: value
+            for name, value in new_row(self.model, values).items()
+            if name not in self.scope
+        }
         statement = self._statement(
             ("add", tuple(values)),
             lambda: (
                 insert(self.table())
-                .values({name: bindparam(name) for name in values})
+                .values({**{name: bindparam(name) for name in values}, **self.scope})
                 .returning(*self.table().c)
             ),
         )
@@ -174,7 +178,6 @@ class Repository(Generic[EntityT]):
             row = await self.connection.fetch_one(
                 statement,
                 {
-                    **self.scope,
                     **values,
                     "id": entity_id,
                     "set_updated_at": utc_now(),
@@ -202,7 +205,7 @@ class Repository(Generic[EntityT]):
         )
         deleted = await self.connection.fetch_one(
             statement,
-            {**self.scope, "id": entity_id, "versions": self._versions(precondition)},
+            {"id": entity_id, "versions": self._versions(precondition)},
         )
         if deleted is not None:
             return True
@@ -216,13 +219,9 @@ class Repository(Generic[EntityT]):
             statement = cls._statements[shape] = Statement.of(build())
         return statement
 
-    @classmethod
-    def _scope_names(cls) -> list[str]:
-        return [f"scope_{name}" for name in cls.scope_columns]
-
     def _scope(self) -> list[ColumnElement[bool]]:
         columns = self.table().c
-        return [columns[name] == bindparam(f"scope_{name}") for name in self.scope_columns]
+        return [columns[name] == value for name, value in self.scope.items()]
 
     def _by_id(self) -> list[ColumnElement[bool]]:
         return [self.table().c.id == bindparam("id"), *self._scope()]

@@ -1,38 +1,40 @@
-"""The one statement that starts every API transaction: act as the caller."""
+"""The statement every caller's statement runs behind: act as the caller."""
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from typing import Any
+
+from sqlalchemy import Uuid, literal_column, text
 
 from app.core.ids import uuid7
-from app.db.connection import Connection, Record, Statement
+from app.db.connection import Statement
 from app.identity.tokens import Principal
 
 # Sets the identity the row-level security policies read (transaction-local), finds or
-# provisions the caller's row and returns it: resolving the caller costs no round trip of its own.
-_ACT_AS_CALLER = Statement.of(
-    text("SELECT * FROM act_as_caller(:issuer, :subject, :email, :name, :is_admin, :new_id)")
+# provisions the caller's row and returns it; refuses a deactivated caller with
+# DEACTIVATED_SQLSTATE (migration 0004), which aborts every statement sent after it.
+ACT_AS_CALLER = Statement.of(
+    text(
+        "SELECT * FROM act_as_caller(:caller_issuer, :caller_subject, :caller_email,"
+        " :caller_name, :caller_is_admin, :caller_new_id)"
+    )
+)
+DEACTIVATED_SQLSTATE = "GW403"
+
+# The acting user's id as SQL, as the row-level security policies read it: NULL (matching no
+# row) until `act_as_caller` set it in the same transaction.
+ACTING_USER_ID = literal_column(
+    "NULLIF(current_setting('app.current_user_id', true), '')::uuid", type_=Uuid
 )
 
 
-async def act_as_caller(connection: Connection, principal: Principal) -> Record:
-    """Make `principal` the acting user of the connection's transaction; return their row.
-
-    Args:
-        connection: A connection inside an open transaction.
-        principal: The verified caller.
-    """
-    user = await connection.fetch_one(
-        _ACT_AS_CALLER,
-        {
-            "issuer": principal.issuer,
-            "subject": principal.subject,
-            "email": principal.email,
-            "name": principal.name,
-            "is_admin": principal.is_admin,
-            "new_id": uuid7(),
-        },
-    )
-    if user is None:  # the function always returns the caller's row
-        raise RuntimeError("act_as_caller returned no row")
-    return user
+def caller_values(principal: Principal) -> dict[str, Any]:
+    """The values `ACT_AS_CALLER` binds for `principal`."""
+    return {
+        "caller_issuer": principal.issuer,
+        "caller_subject": principal.subject,
+        "caller_email": principal.email,
+        "caller_name": principal.name,
+        "caller_is_admin": principal.is_admin,
+        "caller_new_id": uuid7(),
+    }

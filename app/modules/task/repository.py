@@ -1,21 +1,18 @@
-"""Data access for tasks. Row-level security limits every query to the acting user."""
+"""Data access for tasks: the acting user's own, by the repository's scope and by the policy."""
 
 from __future__ import annotations
 
-import uuid
+from types import MappingProxyType
 
-from app.db.connection import Connection
 from app.db.repository import Repository
+from app.identity.repository import ACTING_USER_ID
 from app.modules.task.models import Task
 
 
 class TaskRepository(Repository[Task]):
-    """One owner's tasks by id, in keyset pages."""
+    """The acting user's tasks by id, in keyset pages; new tasks are theirs."""
 
     model = Task
     entity_name = "task"
     duplicate_message = "the task already exists"
-    scope_columns = ("user_id",)
-
-    def __init__(self, connection: Connection, owner_id: uuid.UUID) -> None:
-        super().__init__(connection, owner_id)
+    scope = MappingProxyType({"user_id": ACTING_USER_ID})

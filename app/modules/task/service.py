@@ -1,4 +1,4 @@
-"""Task use cases. Each runs in one transaction acting as the caller (row-level security)."""
+"""Task use cases. Each statement acts as the caller (row-level security)."""
 
 from __future__ import annotations
 
@@ -40,8 +40,8 @@ class TaskService:
     ) -> Page[TaskRead]:
         """Return one page of the caller's tasks in creation order, optionally by status."""
         equal_to: dict[str, object] = {} if status is None else {"status": status}
-        async with acting_as(self.database, caller) as (connection, subject):
-            tasks = await TaskRepository(connection, subject.user_id).page(
+        async with acting_as(self.database, caller) as connection:
+            tasks = await TaskRepository(connection).page(
                 equal_to=equal_to, after=after, limit=limit
             )
         return page_of(TaskRead, tasks, limit)
@@ -52,18 +52,16 @@ class TaskService:
         Raises:
             NotFoundError: The caller has no such task.
         """
-        async with acting_as(self.database, caller) as (connection, subject):
-            task = await TaskRepository(connection, subject.user_id).get(task_id)
+        async with acting_as(self.database, caller) as connection:
+            task = await TaskRepository(connection).get(task_id)
         if task is None:
             raise task_not_found(task_id)
         return TaskRead.model_validate(task)
 
     async def create(self, caller: Principal, data: TaskCreate) -> TaskRead:
         """Create a task owned by the caller."""
-        async with acting_as(self.database, caller) as (connection, subject):
-            task = await TaskRepository(connection, subject.user_id).add(
-                {"user_id": subject.user_id, **data.model_dump()}
-            )
+        async with acting_as(self.database, caller) as connection:
+            task = await TaskRepository(connection).add(data.model_dump())
         return TaskRead.model_validate(task)
 
     async def update(
@@ -75,10 +73,8 @@ class TaskService:
             NotFoundError: The caller has no such task.
             PreconditionFailedError: The task changed since the client read it.
         """
-        async with acting_as(self.database, caller) as (connection, subject):
-            task = await TaskRepository(connection, subject.user_id).update(
-                task_id, data.changes(), precondition
-            )
+        async with acting_as(self.database, caller) as connection:
+            task = await TaskRepository(connection).update(task_id, data.changes(), precondition)
         if task is None:
             raise task_not_found(task_id)
         return TaskRead.model_validate(task)
@@ -92,6 +88,6 @@ class TaskService:
             NotFoundError: The caller has no such task.
             PreconditionFailedError: The task changed since the client read it.
         """
-        async with acting_as(self.database, caller) as (connection, subject):
-            if not await TaskRepository(connection, subject.user_id).delete(task_id, precondition):
+        async with acting_as(self.database, caller) as connection:
+            if not await TaskRepository(connection).delete(task_id, precondition):
                 raise task_not_found(task_id)

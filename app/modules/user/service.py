@@ -1,4 +1,4 @@
-"""User use cases, each in one transaction acting as the caller (row-level security)."""
+"""User use cases. Each statement acts as the caller (row-level security)."""
 
 from __future__ import annotations
 
@@ -41,19 +41,18 @@ class UserService:
         Raises:
             PreconditionFailedError: The profile changed since the client read it.
         """
-        async with acting_as(self.database, caller) as (connection, subject):
-            user = await UserRepository(connection).update(
-                subject.user_id, data.changes(), precondition
-            )
+        async with acting_as(self.database, caller) as connection:
+            user_id = (await connection.caller())["id"]
+            user = await UserRepository(connection).update(user_id, data.changes(), precondition)
         if user is None:  # deleted by an admin in between
-            raise user_not_found(subject.user_id)
+            raise user_not_found(user_id)
         return UserRead.model_validate(user)
 
     async def list(
         self, caller: Principal, *, after: uuid.UUID | None, limit: int
     ) -> Page[UserRead]:
         """Return one page of users in creation order (admins see everyone)."""
-        async with acting_as(self.database, caller) as (connection, _):
+        async with acting_as(self.database, caller) as connection:
             users = await UserRepository(connection).page(after=after, limit=limit)
         return page_of(UserRead, users, limit)
 
@@ -63,7 +62,7 @@ class UserService:
         Raises:
             NotFoundError: No such user (or not one the caller may see).
         """
-        async with acting_as(self.database, caller) as (connection, _):
+        async with acting_as(self.database, caller) as connection:
             user = await UserRepository(connection).get(user_id)
         if user is None:
             raise user_not_found(user_id)
@@ -76,7 +75,7 @@ class UserService:
             ConflictError: A user with this issuer and subject exists.
         """
         fields = data.model_dump() | {"issuer": data.issuer or caller.issuer}
-        async with acting_as(self.database, caller) as (connection, _):
+        async with acting_as(self.database, caller) as connection:
             user = await UserRepository(connection).add(fields)
         return UserRead.model_validate(user)
 
@@ -89,7 +88,7 @@ class UserService:
             NotFoundError: No such user.
             PreconditionFailedError: The user changed since the client read it.
         """
-        async with acting_as(self.database, caller) as (connection, _):
+        async with acting_as(self.database, caller) as connection:
             user = await UserRepository(connection).update(user_id, data.changes(), precondition)
         if user is None:
             raise user_not_found(user_id)
@@ -104,6 +103,6 @@ class UserService:
             NotFoundError: No such user.
             PreconditionFailedError: The user changed since the client read it.
         """
-        async with acting_as(self.database, caller) as (connection, _):
+        async with acting_as(self.database, caller) as connection:
             if not await UserRepository(connection).delete(user_id, precondition):
                 raise user_not_found(user_id)
