@@ -7,6 +7,7 @@ and drains them on SIGTERM.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import shutil
@@ -78,6 +79,18 @@ def on_starting(server: Any) -> None:
     if not server.cfg.reload:
         # The app gunicorn serves: this file's `wsgi_app`, or the one on its command line.
         importlib.import_module(server.app.app_uri.partition(":")[0])
+        # What exists now lives as long as the process: the collector need not scan it again
+        # (README, "Performance") and, unscanned, its pages stay shared with the workers.
+        gc.freeze()
+
+
+def post_worker_init(_: Any) -> None:
+    """Exempt the worker's app, built by now, from garbage collection, like the master's modules.
+
+    A full collection over the app's objects took about 90 ms, a pause that every request in
+    flight on the worker waited out (the p99 of `make bench`).
+    """
+    gc.freeze()
 
 
 def on_exit(_: Any) -> None:
