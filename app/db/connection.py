@@ -93,14 +93,8 @@ class Connection:
         Raises:
             sqlalchemy.exc.DBAPIError: The database refused or failed it (the subclass names how).
         """
-        cursor = self.driver.cursor(row_factory=dict_row)
-        try:
-            await cursor.execute(statement.sql, statement.parameters(values or {}))
-            return await cursor.fetchall()
-        except psycopg.Error as error:
-            raise as_dbapi_error(error, statement.sql.decode()) from error
-        finally:
-            await cursor.close()
+        [rows] = await self._results(self.driver.cursor(row_factory=dict_row), statement, values)
+        return rows
 
     async def fetch_one(
         self, statement: Statement, values: Mapping[str, Any] | None = None
@@ -123,14 +117,22 @@ class Connection:
             sqlalchemy.exc.DBAPIError: The database refused or failed one of them.
         """
         cursor = psycopg.AsyncClientCursor(self.driver, row_factory=dict_row)
+        return await self._results(cursor, statements, values)
+
+    @staticmethod
+    async def _results(
+        cursor: psycopg.AsyncCursor[Record],
+        statement: Statement,
+        values: Mapping[str, Any] | None,
+    ) -> list[list[Record]]:
         try:
-            await cursor.execute(statements.sql, statements.parameters(values or {}))
+            await cursor.execute(statement.sql, statement.parameters(values or {}))
             results = [await cursor.fetchall()]
             while cursor.nextset():
                 results.append(await cursor.fetchall())
             return results
         except psycopg.Error as error:
-            raise as_dbapi_error(error, statements.sql.decode()) from error
+            raise as_dbapi_error(error, statement.sql.decode()) from error
         finally:
             await cursor.close()
 

@@ -107,14 +107,32 @@ def ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
     event.listen(engine.sync_engine, "checkout", ping_if_idle)
 
 
+@asynccontextmanager
+async def _lent(pool: Pool) -> AsyncGenerator[Connection, None]:
+    """Check a connection out of `pool` for the block; a broken one is discarded after it."""
+    try:
+        pooled = await greenlet_spawn(pool.connect)
+    except psycopg.Error as error:
+        raise as_dbapi_error(error) from error
+    driver = cast(psycopg.AsyncConnection[Any], pooled.driver_connection)  # set while lent
+    try:
+        yield Connection(driver)
+    except BaseException:
+        if driver.broken or driver.closed:
+            pooled.invalidate()
+        raise
+    finally:
+        await greenlet_spawn(pooled.close)
+
+
 class _Lender:
     """Lends the pool's connections in the order requests asked for them.
 
     SQLAlchemy's queue lets a newcomer take a connection that was just handed to a waiter, and
-    the waiter queues again at the back: under load a few requests wait many times over (the
-    p99 of every database route, in `make bench`). Requests first take a turn here (a FIFO
-    semaphore as large as the pool), so a turn always finds a connection free or room to open
-    one, and the wait for a turn is bounded by the pool timeout.
+    the waiter queues again at the back, so under load one request can wait many times over.
+    Requests first take a turn here (a FIFO semaphore as large as the pool), so a turn always
+    finds a connection free or room to open one, and the wait for a turn is bounded by the
+    pool timeout.
     """
 
     def __init__(self, engine: AsyncEngine, capacity: int, timeout: float) -> None:
@@ -133,19 +151,8 @@ class _Lender:
         with track_connection_wait():
             await self._take_turn()
         try:
-            try:
-                pooled = await greenlet_spawn(self._pool.connect)
-            except psycopg.Error as error:
-                raise as_dbapi_error(error) from error
-            driver = cast(psycopg.AsyncConnection[Any], pooled.driver_connection)  # set while lent
-            try:
-                yield Connection(driver)
-            except BaseException:
-                if driver.broken or driver.closed:
-                    pooled.invalidate()
-                raise
-            finally:
-                await greenlet_spawn(pooled.close)
+            async with _lent(self._pool) as connection:
+                yield connection
         finally:
             self._turns.release()
 

@@ -9,7 +9,6 @@ function; none does today (each is one statement, plus a read on a failure path)
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncGenerator, Generator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -36,12 +35,6 @@ class AuthSubject:
 
     principal: Principal
     user: Record
-
-    @property
-    def user_id(self) -> uuid.UUID:
-        """The caller's user id, the acting user of row-level security."""
-        user_id: uuid.UUID = self.user["id"]
-        return user_id
 
 
 class CallerConnection(Connection):
