@@ -42,7 +42,7 @@ _state_dir = registry_directory(_server.worker_tmp_dir, os.getpid())
 os.environ[STATE_DIR_VARIABLE] = str(_state_dir)
 
 # Allocations (net of frees) between two collections of the youngest generation in a worker.
-# Python 3.13 raised its default from 700 to 2000; cyclic garbage waits this many at most.
+# Python 3.13 raised its default from 700 to 2000; young cyclic garbage waits up to this many.
 YOUNG_COLLECTION_THRESHOLD = 7000
 
 wsgi_app = "app.main:create_app()"
