@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Uuid, literal_column, text
+from sqlalchemy import Uuid, func, text
 
 from app.core.ids import uuid7
 from app.db.connection import Statement
@@ -21,11 +21,10 @@ ACT_AS_CALLER = Statement.of(
 )
 DEACTIVATED_SQLSTATE = "GW403"
 
-# The acting user's id as SQL, as the row-level security policies read it: NULL (matching no
-# row) until `act_as_caller` set it in the same transaction.
-ACTING_USER_ID = literal_column(
-    "NULLIF(current_setting('app.current_user_id', true), '')::uuid", type_=Uuid
-)
+# The acting user's id as SQL, the very call the tasks policy makes (migration 0005), so that
+# PostgreSQL merges the two into one index condition: NULL (matching no row) until
+# `act_as_caller` set it in the same transaction.
+ACTING_USER_ID = func.acting_user_id(type_=Uuid)
 
 
 def caller_values(principal: Principal) -> dict[str, Any]:
