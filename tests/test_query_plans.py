@@ -72,7 +72,8 @@ def page_scan(database: DatabaseInfo, query: bytes) -> dict[str, Any]:
     return scan
 
 
-def the_applications_page() -> bytes:
+def scoped_page() -> bytes:
+    """A page's shape with the scope the task repository adds (`ACTING_USER_ID`), compiled alike."""
     tasks = TaskRepository.table()
     statement = (
         select(tasks).where(tasks.c.user_id == ACTING_USER_ID).order_by(tasks.c.id).limit(PAGE)
@@ -86,7 +87,7 @@ def the_applications_page() -> bytes:
         pytest.param(
             f"SELECT * FROM tasks ORDER BY id LIMIT {PAGE}".encode(), id="the policy alone"
         ),
-        pytest.param(the_applications_page(), id="the application's page"),
+        pytest.param(scoped_page(), id="the repository's scope and the policy"),
         pytest.param(
             f"SELECT * FROM tasks WHERE id > '{uuid.UUID(int=TASKS * 9 // 10)}'"
             f" ORDER BY id LIMIT {PAGE}".encode(),
